@@ -1,0 +1,196 @@
+#include <algorithm>
+#include <filesystem>
+#include <mutex>
+#include <sstream>
+#include <thread>
+
+#include "engine/passes/passes.h"
+#include "engine/plan/plan.h"
+#include "frontend/onnx/onnx_loader.h"
+#include "nibble/nibble.h"
+
+namespace nibble {
+
+struct Session::Impl {
+  SessionOptions options;
+  Graph graph;  // as loaded, dead nodes removed; shapes are specialized per plan
+  std::vector<TensorInfo> inputs;
+  std::vector<TensorInfo> outputs;
+  std::unique_ptr<ThreadPool> pool;
+
+  mutable std::mutex plans_mutex;
+  // One plan per distinct set of input shapes (dynamic models get one per shape they see).
+  mutable std::map<std::vector<Shape>, std::shared_ptr<const Plan>> plans;
+
+  std::shared_ptr<const Plan> plan_for(const std::vector<Shape>& shapes) const;
+};
+
+namespace {
+
+std::shared_ptr<Session::Impl> make_impl(Graph graph, const SessionOptions& options) {
+  auto impl = std::make_shared<Session::Impl>();
+  impl->options = options;
+  int threads = options.num_threads > 0 ? options.num_threads
+                                        : int(std::max(1u, std::thread::hardware_concurrency()));
+  impl->pool = std::make_unique<ThreadPool>(threads);
+  remove_dead_nodes(graph);
+
+  for (ValueId v : graph.inputs) {
+    Value& val = graph.values[size_t(v)];
+    auto fixed = options.input_shapes.find(val.name);
+    if (fixed != options.input_shapes.end()) {
+      if (val.shape && val.shape->size() != fixed->second.size()) {
+        throw Error(ErrorKind::InvalidArgument, "input_shapes['" + val.name + "'] has rank " +
+                                                    std::to_string(fixed->second.size()) +
+                                                    ", the model declares " + shape_str(*val.shape));
+      }
+      val.shape = fixed->second;
+    }
+    impl->inputs.push_back({val.name, val.dtype, val.shape.value_or(Shape{})});
+  }
+  for (const auto& [name, shape] : options.input_shapes) {
+    if (std::none_of(impl->inputs.begin(), impl->inputs.end(),
+                     [&](const TensorInfo& t) { return t.name == name; })) {
+      throw Error(ErrorKind::InvalidArgument, "input_shapes names unknown input '" + name + "'");
+    }
+  }
+  impl->graph = std::move(graph);
+
+  // Plan eagerly when every input shape is static, so model errors surface at load.
+  bool all_static = true;
+  std::vector<Shape> shapes;
+  for (ValueId v : impl->graph.inputs) {
+    const Value& val = impl->graph.values[size_t(v)];
+    if (!val.shape || std::any_of(val.shape->begin(), val.shape->end(), [](int64_t d) { return d < 0; })) {
+      all_static = false;
+      break;
+    }
+    shapes.push_back(*val.shape);
+  }
+  std::shared_ptr<const Plan> plan;
+  if (all_static) plan = impl->plan_for(shapes);
+
+  for (ValueId v : impl->graph.outputs) {
+    const Value& val = impl->graph.values[size_t(v)];
+    TensorInfo info{val.name, val.dtype, {}};
+    if (plan) {
+      const Value& planned = plan->graph.values[size_t(v)];
+      info.dtype = planned.dtype;
+      info.shape = planned.shape.value_or(Shape{});
+    }
+    impl->outputs.push_back(info);
+  }
+  return impl;
+}
+
+}  // namespace
+
+std::shared_ptr<const Plan> Session::Impl::plan_for(const std::vector<Shape>& shapes) const {
+  std::lock_guard<std::mutex> lock(plans_mutex);
+  auto it = plans.find(shapes);
+  if (it != plans.end()) return it->second;
+  std::map<std::string, Shape> named;
+  for (size_t i = 0; i < graph.inputs.size(); ++i) {
+    named[graph.values[size_t(graph.inputs[i])].name] = shapes[i];
+  }
+  auto plan = build_plan(graph, named, options.max_tensor_bytes, *pool);
+  plans.emplace(shapes, plan);
+  return plan;
+}
+
+Session Session::load(const std::string& path, const SessionOptions& options) {
+  return Session(make_impl(onnx_frontend::load_model_file(path, options.max_tensor_bytes), options));
+}
+
+Session Session::load_bytes(const void* data, size_t size, const SessionOptions& options,
+                            const std::string& base_dir) {
+  onnx_frontend::LoadOptions load;
+  load.base_dir = base_dir;
+  load.max_tensor_bytes = options.max_tensor_bytes;
+  return Session(make_impl(onnx_frontend::load_model(data, size, load), options));
+}
+
+const std::vector<TensorInfo>& Session::inputs() const { return impl_->inputs; }
+const std::vector<TensorInfo>& Session::outputs() const { return impl_->outputs; }
+const SessionOptions& Session::options() const { return impl_->options; }
+
+std::vector<Tensor> Session::run(const NamedTensors& inputs,
+                                 const std::vector<std::string>& output_names) const {
+  const Impl& impl = *impl_;
+  std::vector<const Tensor*> bound(impl.inputs.size(), nullptr);
+  for (const auto& [name, tensor] : inputs) {
+    auto it = std::find_if(impl.inputs.begin(), impl.inputs.end(),
+                           [&](const TensorInfo& t) { return t.name == name; });
+    if (it == impl.inputs.end()) {
+      throw Error(ErrorKind::InvalidArgument, "the model has no input named '" + name + "'");
+    }
+    size_t i = size_t(it - impl.inputs.begin());
+    if (bound[i]) throw Error(ErrorKind::InvalidArgument, "input '" + name + "' is given twice");
+    if (tensor.dtype() != it->dtype) {
+      throw Error(ErrorKind::InvalidArgument, "input '" + name + "' must be " +
+                                                  dtype_name(it->dtype) + ", got " +
+                                                  dtype_name(tensor.dtype()));
+    }
+    bool shape_ok = tensor.rank() == int64_t(it->shape.size());
+    for (size_t d = 0; shape_ok && d < it->shape.size(); ++d) {
+      shape_ok = it->shape[d] < 0 || it->shape[d] == tensor.shape()[d];
+    }
+    if (!shape_ok) {
+      throw Error(ErrorKind::InvalidArgument, "input '" + name + "' must have shape " +
+                                                  shape_str(it->shape) + ", got " +
+                                                  shape_str(tensor.shape()));
+    }
+    if (tensor.numel() > 0 && tensor.raw() == nullptr) {
+      throw Error(ErrorKind::InvalidArgument, "input '" + name + "' has no data");
+    }
+    bound[i] = &tensor;
+  }
+  std::vector<Shape> shapes;
+  for (size_t i = 0; i < bound.size(); ++i) {
+    if (!bound[i]) throw Error(ErrorKind::InvalidArgument, "missing input '" + impl.inputs[i].name + "'");
+    shapes.push_back(bound[i]->shape());
+  }
+  std::shared_ptr<const Plan> plan = impl.plan_for(shapes);
+  std::vector<Tensor> all = execute_plan(*plan, bound, *impl.pool);
+  if (output_names.empty()) return all;
+
+  std::vector<Tensor> selected;
+  for (const std::string& name : output_names) {
+    auto it = std::find_if(impl.outputs.begin(), impl.outputs.end(),
+                           [&](const TensorInfo& t) { return t.name == name; });
+    if (it == impl.outputs.end()) {
+      throw Error(ErrorKind::InvalidArgument, "the model has no output named '" + name + "'");
+    }
+    selected.push_back(all[size_t(it - impl.outputs.begin())]);
+  }
+  return selected;
+}
+
+std::string Session::describe(const std::map<std::string, Shape>& input_shapes) const {
+  const Impl& impl = *impl_;
+  std::vector<Shape> shapes;
+  for (const TensorInfo& in : impl.inputs) {
+    auto it = input_shapes.find(in.name);
+    Shape s = it != input_shapes.end() ? it->second : in.shape;
+    for (int64_t d : s) {
+      if (d < 0) throw Error(ErrorKind::InvalidArgument, "input '" + in.name + "' needs a static shape");
+    }
+    shapes.push_back(s);
+  }
+  auto plan = impl.plan_for(shapes);
+  std::ostringstream os;
+  const Graph& g = plan->graph;
+  for (const PlanStep& step : plan->steps) {
+    const Node& node = g.nodes[step.node];
+    os << node.describe() << " ->";
+    for (ValueId v : node.outputs) {
+      if (v == kNoValue) continue;
+      os << " " << g.values[size_t(v)].name << ":" << dtype_name(g.values[size_t(v)].dtype)
+         << shape_str(*g.values[size_t(v)].shape);
+    }
+    os << "\n";
+  }
+  return os.str();
+}
+
+}  // namespace nibble

@@ -1,0 +1,106 @@
+#include "engine/ops/op_registry.h"
+
+namespace nibble {
+
+InferContext::InferContext(const Graph& graph, const Node& node, int64_t opset)
+    : node(node), opset(opset), graph_(graph), out_types_(node.outputs.size()) {}
+
+bool InferContext::has_input(size_t i) const {
+  return i < node.inputs.size() && node.inputs[i] != kNoValue;
+}
+
+void InferContext::require_input(size_t i) const {
+  if (!has_input(i)) fail("missing required input " + std::to_string(i));
+}
+
+DType InferContext::input_dtype(size_t i) const {
+  require_input(i);
+  return graph_.values[size_t(node.inputs[i])].dtype;
+}
+
+const Shape& InferContext::input_shape(size_t i) const {
+  require_input(i);
+  const Value& v = graph_.values[size_t(node.inputs[i])];
+  if (!v.shape) fail("shape of input '" + v.name + "' is unknown");
+  return *v.shape;
+}
+
+const Tensor* InferContext::input_constant(size_t i) const {
+  if (!has_input(i)) return nullptr;
+  const Value& v = graph_.values[size_t(node.inputs[i])];
+  return v.constant ? &*v.constant : nullptr;
+}
+
+const Tensor& InferContext::require_constant(size_t i, const char* what) const {
+  require_input(i);
+  const Tensor* t = input_constant(i);
+  if (!t) unsupported(std::string(what) + " must be a constant (known when the model is loaded)");
+  return *t;
+}
+
+bool InferContext::has_output(size_t i) const {
+  return i < node.outputs.size() && node.outputs[i] != kNoValue;
+}
+
+void InferContext::set_output(size_t i, DType dtype, Shape shape) {
+  if (i >= out_types_.size()) fail("has no output " + std::to_string(i));
+  out_types_[i] = {dtype, std::move(shape)};
+}
+
+void InferContext::require_dtype(size_t i, std::initializer_list<DType> allowed) const {
+  DType t = input_dtype(i);
+  for (DType a : allowed) {
+    if (a == t) return;
+  }
+  unsupported("input " + std::to_string(i) + " has unsupported dtype " + dtype_name(t));
+}
+
+void InferContext::fail(const std::string& message) const {
+  throw Error(ErrorKind::InvalidModel, node.describe() + ": " + message);
+}
+
+void InferContext::unsupported(const std::string& message) const {
+  throw Error(ErrorKind::Unsupported, node.describe() + ": " + message);
+}
+
+const Tensor& ComputeContext::input(size_t i) const {
+  if (!has_input(i)) fail("missing input " + std::to_string(i));
+  return *inputs_[i];
+}
+
+void ComputeContext::fail(const std::string& message) const {
+  throw Error(ErrorKind::InvalidArgument, node.describe() + ": " + message);
+}
+
+void OpRegistry::add(const std::string& domain, const std::string& op_type, OpDef def) {
+  defs_[{domain, op_type}] = std::move(def);
+}
+
+const OpDef* OpRegistry::find(const std::string& domain, const std::string& op_type) const {
+  auto it = defs_.find({domain, op_type});
+  return it == defs_.end() ? nullptr : &it->second;
+}
+
+std::vector<std::string> OpRegistry::op_names() const {
+  std::vector<std::string> names;
+  for (const auto& [key, def] : defs_) {
+    names.push_back(key.first.empty() ? key.second : key.first + ":" + key.second);
+  }
+  return names;
+}
+
+const OpRegistry& OpRegistry::instance() {
+  static const OpRegistry registry = [] {
+    OpRegistry r;
+    register_elementwise_ops(r);
+    register_reduce_ops(r);
+    register_tensor_ops(r);
+    register_nn_ops(r);
+    register_quant_ops(r);
+    register_control_ops(r);
+    return r;
+  }();
+  return registry;
+}
+
+}  // namespace nibble

@@ -1,0 +1,121 @@
+// Operator definitions: for each (domain, op_type) an `infer` step that validates the node and
+// gives every output a dtype and a static shape, an optional `prepare` step run once at load
+// (e.g. packing constant weights), and a `compute` step that fills preallocated outputs.
+//
+// Op families live one per file in engine/ops/ and register themselves in register_all_ops().
+// Opset differences are handled inside the functions through ctx.opset (ONNX "since version"
+// semantics: the model's opset import for the op's domain).
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "engine/exec/thread_pool.h"
+#include "engine/ir/graph.h"
+
+namespace nibble {
+
+// What infer/prepare see of a node: input types, static shapes and load-time constants.
+class InferContext {
+ public:
+  InferContext(const Graph& graph, const Node& node, int64_t opset);
+
+  const Node& node;
+  const int64_t opset;
+
+  size_t num_inputs() const { return node.inputs.size(); }
+  bool has_input(size_t i) const;  // present and not an omitted optional ("")
+  DType input_dtype(size_t i) const;
+  const Shape& input_shape(size_t i) const;
+  int64_t input_rank(size_t i) const { return static_cast<int64_t>(input_shape(i).size()); }
+  const Tensor* input_constant(size_t i) const;  // nullptr when only known at run time
+  // The constant value of input i, or Error(Unsupported) "<what> must be a constant".
+  const Tensor& require_constant(size_t i, const char* what) const;
+
+  size_t num_outputs() const { return node.outputs.size(); }
+  bool has_output(size_t i) const;
+  void set_output(size_t i, DType dtype, Shape shape);
+  DType output_dtype(size_t i) const { return out_types_.at(i).first; }
+  const Shape& output_shape(size_t i) const { return out_types_.at(i).second; }
+
+  // Error(InvalidModel) / Error(Unsupported) prefixed with the node description.
+  [[noreturn]] void fail(const std::string& message) const;
+  [[noreturn]] void unsupported(const std::string& message) const;
+  // Checks helpers: input i must exist / have one of these dtypes.
+  void require_input(size_t i) const;
+  void require_dtype(size_t i, std::initializer_list<DType> allowed) const;
+
+  std::vector<std::pair<DType, Shape>>& output_types() { return out_types_; }
+
+ private:
+  const Graph& graph_;
+  std::vector<std::pair<DType, Shape>> out_types_;
+};
+
+// What compute sees at run time.
+class ComputeContext {
+ public:
+  ComputeContext(const Node& node, int64_t opset, std::vector<const Tensor*> inputs,
+                 std::vector<Tensor*> outputs, ThreadPool& pool, const void* state)
+      : node(node), opset(opset), inputs_(std::move(inputs)), outputs_(std::move(outputs)),
+        pool_(pool), state_(state) {}
+
+  const Node& node;
+  const int64_t opset;
+
+  size_t num_inputs() const { return inputs_.size(); }
+  bool has_input(size_t i) const { return i < inputs_.size() && inputs_[i] != nullptr; }
+  const Tensor& input(size_t i) const;
+  size_t num_outputs() const { return outputs_.size(); }
+  Tensor& output(size_t i) const { return *outputs_.at(i); }  // allocated with inferred shape
+  ThreadPool& pool() const { return pool_; }
+  template <typename T> const T& state() const { return *static_cast<const T*>(state_); }
+
+  [[noreturn]] void fail(const std::string& message) const;  // Error(InvalidArgument), run-time
+
+ private:
+  std::vector<const Tensor*> inputs_;
+  std::vector<Tensor*> outputs_;
+  ThreadPool& pool_;
+  const void* state_;
+};
+
+struct OpDef {
+  std::function<void(InferContext&)> infer;
+  std::function<void(const ComputeContext&)> compute;
+  // Optional; its result is handed to compute as ctx.state<T>().
+  std::function<std::shared_ptr<const void>(const InferContext&)> prepare;
+  // Outputs depend only on input shapes (Shape, Size): folded at load even for runtime inputs.
+  bool reads_only_shapes = false;
+};
+
+class OpRegistry {
+ public:
+  static const OpRegistry& instance();  // every op nibble supports
+  void add(const std::string& domain, const std::string& op_type, OpDef def);
+  const OpDef* find(const std::string& domain, const std::string& op_type) const;
+  std::vector<std::string> op_names() const;  // "domain:op" or "op" for the ONNX domain
+
+ private:
+  std::map<std::pair<std::string, std::string>, OpDef> defs_;
+};
+
+// One per op family file.
+void register_elementwise_ops(OpRegistry& r);  // engine/ops/elementwise.cpp: unary/binary math,
+                                               // activations, comparisons, logic, Where, Cast, Clip
+void register_reduce_ops(OpRegistry& r);       // engine/ops/reduce.cpp: Reduce*, ArgMax/Min,
+                                               // Softmax, LogSoftmax, Hardmax
+void register_tensor_ops(OpRegistry& r);       // engine/ops/tensor.cpp: Reshape, Transpose, Concat,
+                                               // Split, Slice, Gather*, Tile, Expand, Pad, TopK, ...
+void register_nn_ops(OpRegistry& r);           // engine/ops/nn.cpp: Conv, MatMul, Gemm, pools, BN,
+                                               // Resize
+void register_quant_ops(OpRegistry& r);        // engine/ops/quant.cpp: Q/DQ, DynamicQuantizeLinear,
+                                               // ConvInteger, MatMulInteger, QLinearConv/MatMul
+void register_control_ops(OpRegistry& r);      // engine/ops/control.cpp: Identity, Constant, Shape,
+                                               // Size, ConstantOfShape, Range
+
+}  // namespace nibble

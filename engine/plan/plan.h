@@ -1,0 +1,41 @@
+// A Plan is a graph specialized to one set of input shapes: every value typed and statically
+// shaped, constants folded, dead nodes removed, per-node prepared state (packed weights), and
+// the point after which each intermediate tensor can be released.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/ir/graph.h"
+#include "engine/ops/op_registry.h"
+
+namespace nibble {
+
+struct PlanStep {
+  size_t node;  // index into Plan::graph.nodes
+  const OpDef* def;
+  int64_t opset;
+  std::shared_ptr<const void> state;
+  std::vector<ValueId> release_after;  // intermediates whose last reader is this step
+  // Types of outputs the model omitted (""): ops still get a scratch tensor to write.
+  std::vector<std::pair<DType, Shape>> omitted_outputs;
+};
+
+struct Plan {
+  Graph graph;
+  std::vector<PlanStep> steps;
+};
+
+// `graph` is copied; `input_shapes` gives the full static shape of every runtime input.
+std::shared_ptr<const Plan> build_plan(const Graph& graph,
+                                       const std::map<std::string, Shape>& input_shapes,
+                                       size_t max_tensor_bytes, ThreadPool& pool);
+
+// Runs the plan. `inputs[i]` is bound to graph.inputs[i] (already validated).
+// Returns a tensor per graph output, in graph order.
+std::vector<Tensor> execute_plan(const Plan& plan, const std::vector<const Tensor*>& inputs,
+                                 ThreadPool& pool);
+
+}  // namespace nibble

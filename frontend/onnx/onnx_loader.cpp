@@ -1,0 +1,437 @@
+#include "frontend/onnx/onnx_loader.h"
+
+#include <google/protobuf/io/coded_stream.h>
+
+#include <climits>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <unordered_map>
+
+#include "nibble_onnx/onnx.pb.h"
+
+namespace nibble::onnx_frontend {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+[[noreturn]] void invalid(const std::string& message) {
+  throw Error(ErrorKind::InvalidModel, message);
+}
+
+// Reads `count` bytes at `offset` from an external-data file, refusing paths that leave the
+// model directory (absolute paths, "..", symlinks pointing outside).
+std::string read_external(const onnx::TensorProto& proto, const LoadOptions& options,
+                          const std::string& what, size_t expected_bytes) {
+  std::string location;
+  int64_t offset = 0;
+  int64_t length = -1;
+  for (const auto& entry : proto.external_data()) {
+    try {
+      if (entry.key() == "location") location = entry.value();
+      else if (entry.key() == "offset") offset = std::stoll(entry.value());
+      else if (entry.key() == "length") length = std::stoll(entry.value());
+    } catch (const std::exception&) {
+      invalid(what + ": external data entry '" + entry.key() + "' is not a number");
+    }
+  }
+  if (location.empty()) invalid(what + ": external data without a location");
+  if (options.base_dir.empty()) {
+    invalid(what + ": external data '" + location +
+            "' cannot be resolved for a model loaded from memory without a base directory");
+  }
+  fs::path rel(location);
+  if (rel.is_absolute()) invalid(what + ": external data path '" + location + "' is absolute");
+  for (const auto& part : rel) {
+    if (part == "..") invalid(what + ": external data path '" + location + "' escapes the model directory");
+  }
+  std::error_code ec;
+  fs::path base = fs::weakly_canonical(options.base_dir, ec);
+  fs::path full = fs::weakly_canonical(base / rel, ec);
+  if (ec) throw Error(ErrorKind::Io, what + ": cannot resolve external data '" + location + "'");
+  auto [base_end, full_it] = std::mismatch(base.begin(), base.end(), full.begin(), full.end());
+  if (base_end != base.end()) {
+    invalid(what + ": external data path '" + location + "' escapes the model directory");
+  }
+  std::ifstream in(full, std::ios::binary);
+  if (!in) throw Error(ErrorKind::Io, what + ": cannot open external data file '" + full.string() + "'");
+  in.seekg(0, std::ios::end);
+  int64_t file_size = in.tellg();
+  if (length < 0) length = file_size - offset;
+  if (offset < 0 || offset > file_size || length > file_size - offset) {
+    invalid(what + ": external data range [" + std::to_string(offset) + ", +" +
+            std::to_string(length) + ") lies outside '" + location + "' (" +
+            std::to_string(file_size) + " bytes)");
+  }
+  if (static_cast<size_t>(length) != expected_bytes) {
+    invalid(what + ": external data holds " + std::to_string(length) + " bytes, expected " +
+            std::to_string(expected_bytes));
+  }
+  std::string bytes(static_cast<size_t>(length), '\0');
+  in.seekg(offset);
+  in.read(bytes.data(), length);
+  if (!in) throw Error(ErrorKind::Io, what + ": short read from '" + full.string() + "'");
+  return bytes;
+}
+
+// Copies typed-field values (one proto element per tensor element) into `out`.
+template <typename Src, typename Dst>
+void copy_typed(const google::protobuf::RepeatedField<Src>& src, Tensor& out) {
+  Dst* dst = out.data<Dst>();
+  for (int64_t i = 0; i < out.numel(); ++i) dst[i] = static_cast<Dst>(src.Get(static_cast<int>(i)));
+}
+
+// int4/uint4 arrive two per byte (low nibble first); tensors hold one sign/zero-extended per byte.
+void unpack_4bit(const uint8_t* packed, Tensor& out) {
+  bool is_signed = out.dtype() == DType::I4;
+  for (int64_t i = 0; i < out.numel(); ++i) {
+    uint8_t nib = (packed[i / 2] >> ((i & 1) * 4)) & 0xF;
+    out.data<uint8_t>()[i] = is_signed ? uint8_t(int8_t(nib << 4) >> 4) : nib;
+  }
+}
+
+}  // namespace
+
+std::string read_file(const std::string& path) {
+  std::error_code ec;
+  if (!fs::exists(path, ec)) throw Error(ErrorKind::Io, "file not found: " + path);
+  if (fs::is_directory(path, ec)) throw Error(ErrorKind::Io, "is a directory, not a file: " + path);
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(ErrorKind::Io, "cannot open " + path);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  if (in.bad()) throw Error(ErrorKind::Io, "cannot read " + path);
+  return std::move(ss).str();
+}
+
+Tensor tensor_from_proto(const onnx::TensorProto& proto, const LoadOptions& options,
+                         const std::string& what) {
+  if (proto.has_segment()) throw Error(ErrorKind::Unsupported, what + ": segmented tensors are not supported");
+  DType dtype;
+  try {
+    dtype = dtype_from_onnx(proto.data_type());
+  } catch (const Error& e) {
+    throw Error(e.kind(), what + ": " + e.what());
+  }
+  Shape shape(proto.dims().begin(), proto.dims().end());
+  for (int64_t d : shape) {
+    if (d < 0) invalid(what + ": negative dimension in " + shape_str(shape));
+  }
+  int64_t numel;
+  try {
+    numel = shape_numel(shape);
+  } catch (const Error&) {
+    invalid(what + ": shape " + shape_str(shape) + " is too large");
+  }
+  bool four_bit = dtype == DType::I4 || dtype == DType::U4;
+  size_t stored_bytes = four_bit ? size_t((numel + 1) / 2) : size_t(numel) * dtype_size(dtype);
+  if (size_t(numel) * dtype_size(dtype) > options.max_tensor_bytes) {
+    invalid(what + ": " + shape_str(shape) + " exceeds the allocation limit of " +
+            std::to_string(options.max_tensor_bytes) + " bytes");
+  }
+
+  const std::string* raw = nullptr;
+  std::string external;
+  if (proto.data_location() == onnx::TensorProto::EXTERNAL) {
+    external = read_external(proto, options, what, stored_bytes);
+    raw = &external;
+  } else if (proto.has_raw_data()) {
+    raw = &proto.raw_data();
+  }
+
+  Tensor t(dtype, shape);
+  if (raw) {
+    if (raw->size() != stored_bytes) {
+      invalid(what + ": raw data holds " + std::to_string(raw->size()) + " bytes, expected " +
+              std::to_string(stored_bytes) + " for " + dtype_name(dtype) + " " + shape_str(shape));
+    }
+    if (four_bit) unpack_4bit(reinterpret_cast<const uint8_t*>(raw->data()), t);
+    else if (stored_bytes) std::memcpy(t.raw(), raw->data(), stored_bytes);
+    return t;
+  }
+
+  auto check_count = [&](int64_t have, int64_t want) {
+    if (have != want) {
+      invalid(what + ": holds " + std::to_string(have) + " values, expected " +
+              std::to_string(want) + " for shape " + shape_str(shape));
+    }
+  };
+  switch (dtype) {
+    case DType::F32:
+      check_count(proto.float_data_size(), numel);
+      copy_typed<float, float>(proto.float_data(), t);
+      break;
+    case DType::F64:
+      check_count(proto.double_data_size(), numel);
+      copy_typed<double, double>(proto.double_data(), t);
+      break;
+    case DType::I64:
+      check_count(proto.int64_data_size(), numel);
+      copy_typed<int64_t, int64_t>(proto.int64_data(), t);
+      break;
+    case DType::U32:
+      check_count(proto.uint64_data_size(), numel);
+      copy_typed<uint64_t, uint32_t>(proto.uint64_data(), t);
+      break;
+    case DType::U64:
+      check_count(proto.uint64_data_size(), numel);
+      copy_typed<uint64_t, uint64_t>(proto.uint64_data(), t);
+      break;
+    case DType::I32: check_count(proto.int32_data_size(), numel); copy_typed<int32_t, int32_t>(proto.int32_data(), t); break;
+    case DType::I16: check_count(proto.int32_data_size(), numel); copy_typed<int32_t, int16_t>(proto.int32_data(), t); break;
+    case DType::U16: case DType::F16:
+      check_count(proto.int32_data_size(), numel);
+      copy_typed<int32_t, uint16_t>(proto.int32_data(), t);
+      break;
+    case DType::I8: check_count(proto.int32_data_size(), numel); copy_typed<int32_t, int8_t>(proto.int32_data(), t); break;
+    case DType::U8: check_count(proto.int32_data_size(), numel); copy_typed<int32_t, uint8_t>(proto.int32_data(), t); break;
+    case DType::Bool: check_count(proto.int32_data_size(), numel); copy_typed<int32_t, bool>(proto.int32_data(), t); break;
+    case DType::I4: case DType::U4: {
+      check_count(proto.int32_data_size(), int64_t(stored_bytes));
+      std::vector<uint8_t> packed(stored_bytes);
+      for (size_t i = 0; i < stored_bytes; ++i) packed[i] = uint8_t(proto.int32_data(int(i)));
+      unpack_4bit(packed.data(), t);
+      break;
+    }
+    default:
+      throw Error(ErrorKind::Unsupported, what + ": unsupported dtype " + dtype_name(dtype));
+  }
+  return t;
+}
+
+Tensor load_tensor_file(const std::string& path) {
+  std::string bytes = read_file(path);
+  onnx::TensorProto proto;
+  if (!proto.ParseFromString(bytes)) invalid(path + ": not a valid TensorProto");
+  return tensor_from_proto(proto, LoadOptions{fs::path(path).parent_path().string()}, path);
+}
+
+namespace {
+
+Attribute convert_attribute(const onnx::AttributeProto& a, const LoadOptions& options,
+                            const std::string& where) {
+  Attribute out;
+  std::string what = where + " attribute '" + a.name() + "'";
+  if (!a.ref_attr_name().empty()) {
+    throw Error(ErrorKind::Unsupported, what + ": function attribute references are not supported");
+  }
+  switch (a.type()) {
+    case onnx::AttributeProto::FLOAT: out.kind = Attribute::Kind::Float; out.f = a.f(); break;
+    case onnx::AttributeProto::INT: out.kind = Attribute::Kind::Int; out.i = a.i(); break;
+    case onnx::AttributeProto::STRING: out.kind = Attribute::Kind::String; out.s = a.s(); break;
+    case onnx::AttributeProto::TENSOR:
+      out.kind = Attribute::Kind::Tensor;
+      out.t = tensor_from_proto(a.t(), options, what);
+      break;
+    case onnx::AttributeProto::FLOATS:
+      out.kind = Attribute::Kind::Floats;
+      out.floats.assign(a.floats().begin(), a.floats().end());
+      break;
+    case onnx::AttributeProto::INTS:
+      out.kind = Attribute::Kind::Ints;
+      out.ints.assign(a.ints().begin(), a.ints().end());
+      break;
+    case onnx::AttributeProto::STRINGS:
+      out.kind = Attribute::Kind::Strings;
+      out.strings.assign(a.strings().begin(), a.strings().end());
+      break;
+    case onnx::AttributeProto::GRAPH:
+    case onnx::AttributeProto::GRAPHS:
+      // Control flow (If/Loop/Scan) is not supported; keep the kind so the op lookup reports it.
+      out.kind = Attribute::Kind::Graph;
+      break;
+    default:
+      throw Error(ErrorKind::Unsupported, what + ": unsupported attribute type " +
+                                              std::to_string(int(a.type())));
+  }
+  return out;
+}
+
+// Kahn's algorithm over value producers; rejects cycles.
+void sort_topologically(Graph& g) {
+  size_t n = g.nodes.size();
+  std::vector<int> pending(n, 0);
+  std::vector<std::vector<size_t>> consumers(n);
+  for (size_t i = 0; i < n; ++i) {
+    for (ValueId v : g.nodes[i].inputs) {
+      if (v == kNoValue) continue;
+      int32_t p = g.values[size_t(v)].producer;
+      if (p >= 0) {
+        ++pending[i];
+        consumers[size_t(p)].push_back(i);
+      }
+    }
+  }
+  std::vector<size_t> order;
+  order.reserve(n);
+  for (size_t i = 0; i < n; ++i) {
+    if (pending[i] == 0) order.push_back(i);
+  }
+  for (size_t k = 0; k < order.size(); ++k) {
+    for (size_t c : consumers[order[k]]) {
+      if (--pending[c] == 0) order.push_back(c);
+    }
+  }
+  if (order.size() != n) {
+    for (size_t i = 0; i < n; ++i) {
+      if (pending[i]) invalid("the graph has a cycle through " + g.nodes[i].describe());
+    }
+  }
+  std::vector<Node> sorted;
+  sorted.reserve(n);
+  for (size_t i : order) sorted.push_back(std::move(g.nodes[i]));
+  g.nodes = std::move(sorted);
+  for (size_t i = 0; i < n; ++i) {
+    for (ValueId v : g.nodes[i].outputs) {
+      if (v != kNoValue) g.values[size_t(v)].producer = int32_t(i);
+    }
+  }
+}
+
+}  // namespace
+
+Graph load_model(const void* data, size_t size, const LoadOptions& options) {
+  if (size == 0) invalid("not an ONNX model: the input is empty");
+  if (size > size_t(INT_MAX)) {
+    throw Error(ErrorKind::Unsupported, "models over 2 GiB must keep weights in external data files");
+  }
+  onnx::ModelProto model;
+  google::protobuf::io::CodedInputStream stream(static_cast<const uint8_t*>(data), int(size));
+  stream.SetRecursionLimit(64);  // deeply nested subgraphs must not exhaust the stack
+  if (!model.ParseFromCodedStream(&stream) || !stream.ConsumedEntireMessage()) {
+    invalid("not an ONNX model: protobuf parsing failed (truncated or corrupt file?)");
+  }
+  if (!model.has_graph()) invalid("not an ONNX model: it has no graph");
+  if (model.ir_version() < 3 || model.ir_version() > 13) {
+    throw Error(ErrorKind::Unsupported,
+                "unsupported ONNX IR version " + std::to_string(model.ir_version()) + " (3..13 are supported)");
+  }
+
+  Graph g;
+  g.ir_version = model.ir_version();
+  for (const auto& op : model.opset_import()) {
+    std::string domain = op.domain() == "ai.onnx" ? "" : op.domain();
+    g.opsets[domain] = op.version();
+  }
+
+  const onnx::GraphProto& gp = model.graph();
+  std::unordered_map<std::string, ValueId> by_name;
+  auto define = [&](const std::string& name, const std::string& what) {
+    if (name.empty()) invalid(what + " has an empty name");
+    auto [it, inserted] = by_name.emplace(name, kNoValue);
+    if (!inserted) invalid("tensor '" + name + "' is defined twice (" + what + ")");
+    it->second = g.add_value(name);
+    return it->second;
+  };
+
+  if (gp.sparse_initializer_size() > 0) {
+    throw Error(ErrorKind::Unsupported, "sparse initializers are not supported");
+  }
+  for (const auto& init : gp.initializer()) {
+    ValueId v = define(init.name(), "initializer");
+    Tensor t = tensor_from_proto(init, options, "initializer '" + init.name() + "'");
+    g.values[size_t(v)].dtype = t.dtype();
+    g.values[size_t(v)].shape = t.shape();
+    g.values[size_t(v)].constant = std::move(t);
+  }
+  for (const auto& in : gp.input()) {
+    if (by_name.count(in.name())) {
+      // A graph input that also has an initializer is a constant (Brevitas lists hundreds).
+      if (g.values[size_t(by_name[in.name()])].constant) continue;
+    }
+    ValueId v = define(in.name(), "graph input");
+    const auto& type = in.type();
+    if (!type.has_tensor_type()) {
+      throw Error(ErrorKind::Unsupported, "graph input '" + in.name() + "' is not a tensor");
+    }
+    Value& val = g.values[size_t(v)];
+    try {
+      val.dtype = dtype_from_onnx(type.tensor_type().elem_type());
+    } catch (const Error& e) {
+      throw Error(e.kind(), "graph input '" + in.name() + "': " + e.what());
+    }
+    if (type.tensor_type().has_shape()) {
+      Shape s;
+      for (const auto& d : type.tensor_type().shape().dim()) {
+        if (d.has_dim_value() && d.dim_value() < 0) {
+          invalid("graph input '" + in.name() + "' has a negative dimension");
+        }
+        s.push_back(d.has_dim_value() ? d.dim_value() : -1);
+      }
+      val.shape = s;  // -1 marks a dynamic dimension, fixed when a run is planned
+    }
+    g.inputs.push_back(v);
+  }
+
+  // Create every node output first so nodes may be listed out of order.
+  g.nodes.resize(size_t(gp.node_size()));
+  for (int i = 0; i < gp.node_size(); ++i) {
+    const auto& np = gp.node(i);
+    Node& node = g.nodes[size_t(i)];
+    node.op_type = np.op_type();
+    node.domain = np.domain() == "ai.onnx" ? "" : np.domain();
+    node.name = np.name().empty() ? np.op_type() + "_" + std::to_string(i) : np.name();
+    if (node.op_type.empty()) invalid("node " + std::to_string(i) + " has no op_type");
+    for (const auto& out : np.output()) {
+      if (out.empty()) {
+        node.outputs.push_back(kNoValue);
+        continue;
+      }
+      ValueId v = define(out, "output of " + node.describe());
+      g.values[size_t(v)].producer = i;
+      node.outputs.push_back(v);
+    }
+  }
+  for (int i = 0; i < gp.node_size(); ++i) {
+    const auto& np = gp.node(i);
+    Node& node = g.nodes[size_t(i)];
+    if (!g.opsets.count(node.domain)) {
+      throw Error(ErrorKind::Unsupported,
+                  node.describe() + ": domain '" + node.domain + "' is not imported by the model");
+    }
+    for (const auto& in : np.input()) {
+      if (in.empty()) {
+        node.inputs.push_back(kNoValue);
+        continue;
+      }
+      auto it = by_name.find(in);
+      if (it == by_name.end()) {
+        invalid(node.describe() + ": input '" + in +
+                "' is not produced by any node, initializer or graph input");
+      }
+      node.inputs.push_back(it->second);
+    }
+    for (const auto& a : np.attribute()) {
+      if (node.attrs.count(a.name())) invalid(node.describe() + ": attribute '" + a.name() + "' given twice");
+      node.attrs[a.name()] = convert_attribute(a, options, node.describe());
+    }
+  }
+  for (const auto& out : gp.output()) {
+    if (out.has_type() && !out.type().has_tensor_type()) {
+      throw Error(ErrorKind::Unsupported, "graph output '" + out.name() + "' is not a tensor");
+    }
+    auto it = by_name.find(out.name());
+    if (it == by_name.end()) invalid("graph output '" + out.name() + "' is never produced");
+    g.outputs.push_back(it->second);
+  }
+  if (g.outputs.empty()) invalid("the graph has no outputs");
+  sort_topologically(g);
+  return g;
+}
+
+Graph load_model_file(const std::string& path, size_t max_tensor_bytes) {
+  std::string bytes = read_file(path);
+  LoadOptions options;
+  options.base_dir = fs::path(path).parent_path().string();
+  if (options.base_dir.empty()) options.base_dir = ".";
+  options.max_tensor_bytes = max_tensor_bytes;
+  try {
+    return load_model(bytes.data(), bytes.size(), options);
+  } catch (const Error& e) {
+    throw Error(e.kind(), path + ": " + e.what());
+  }
+}
+
+}  // namespace nibble::onnx_frontend

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Installs what nibble needs on a Debian 12 machine and builds it (Release) into build/.
+# Idempotent: packages already installed, an existing .venv and an up-to-date build are kept.
+#
+# Environment: NIBBLE_JOBS  parallel build jobs (default: number of cores)
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+PACKAGES=(
+  build-essential cmake                  # toolchain
+  libprotobuf-dev protobuf-compiler      # ONNX protobuf parsing
+  libonnx-dev                            # onnx.proto schema
+  libstb-dev                             # image decoding
+  libeigen3-dev libdnnl-dev              # reference/peer kernels
+  libbenchmark-dev doctest-dev           # benchmarks and tests
+  libcli11-dev                           # CLI argument parsing
+  python3 python3-venv                   # ONNX Runtime reference checks
+)
+
+missing=()
+for package in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$package")
+  fi
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  SUDO=""
+  if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+# Python environment for the ONNX Runtime comparisons (tests/e2e/*.py).
+if [[ ! -x .venv/bin/python ]]; then
+  echo "setup: creating .venv"
+  python3 -m venv .venv
+fi
+if ! .venv/bin/python -c "import onnx, onnxruntime, numpy" 2>/dev/null; then
+  echo "setup: installing onnx, onnxruntime and numpy into .venv"
+  .venv/bin/pip install -q "onnx>=1.17,<2" "onnxruntime>=1.20,<2" "numpy>=2,<3"
+fi
+
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release
+cmake --build build -j "${NIBBLE_JOBS:-$(nproc)}"

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Sets up and builds nibble, runs the test suite, then builds and runs examples/embed against an
+# installed copy of the library (the way an application would use it).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+ASSETS="${NIBBLE_ASSETS:-$ROOT/../shared}"
+
+bash scripts/setup.sh
+
+ctest --test-dir build --output-on-failure
+
+echo "test: building examples/embed against an installed nibble"
+rm -rf build/install build/embed
+cmake --install build --prefix build/install
+cmake -S examples/embed -B build/embed -DCMAKE_BUILD_TYPE=Release \
+  -DCMAKE_PREFIX_PATH="$ROOT/build/install"
+cmake --build build/embed -j "${NIBBLE_JOBS:-$(nproc)}"
+MODEL="$ASSETS/models/yolov10n-640-fp32.onnx"
+if [[ -f $MODEL ]]; then
+  build/embed/embed "$MODEL"
+else
+  echo "test: SKIPPED running examples/embed: $MODEL not found (set NIBBLE_ASSETS)"
+fi
