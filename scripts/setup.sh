@@ -16,6 +16,7 @@ PACKAGES=(
   libeigen3-dev libdnnl-dev              # reference/peer kernels
   libbenchmark-dev doctest-dev           # benchmarks and tests
   libcli11-dev                           # CLI argument parsing
+  nlohmann-json3-dev                     # JSON reports and COCO annotations
   python3 python3-venv                   # ONNX Runtime reference checks
 )
 

@@ -93,7 +93,8 @@ std::shared_ptr<const Plan> Session::Impl::plan_for(const std::vector<Shape>& sh
   for (size_t i = 0; i < graph.inputs.size(); ++i) {
     named[graph.values[size_t(graph.inputs[i])].name] = shapes[i];
   }
-  auto plan = build_plan(graph, named, options.max_tensor_bytes, *pool);
+  bool optimize = options.optimization != OptimizationLevel::None;
+  auto plan = build_plan(graph, named, optimize, options.max_tensor_bytes, *pool);
   plans.emplace(shapes, plan);
   return plan;
 }
@@ -114,9 +115,27 @@ const std::vector<TensorInfo>& Session::inputs() const { return impl_->inputs; }
 const std::vector<TensorInfo>& Session::outputs() const { return impl_->outputs; }
 const SessionOptions& Session::options() const { return impl_->options; }
 
-std::vector<Tensor> Session::run(const NamedTensors& inputs,
-                                 const std::vector<std::string>& output_names) const {
-  const Impl& impl = *impl_;
+namespace {
+
+NodeProfile profile_step(const Plan& plan, const PlanStep& step, double seconds) {
+  const Graph& g = plan.graph;
+  const Node& node = g.nodes[step.node];
+  NodeProfile p;
+  p.name = node.name;
+  p.op_type = node.op_type;
+  const KernelInfo& k = step.kernel;
+  if (!k.family.empty()) p.kernel = k.family + " " + k.isa + (k.tile.empty() ? "" : " " + k.tile);
+  for (ValueId v : node.inputs)
+    p.input_shapes.push_back(v == kNoValue ? Shape{} : g.values[size_t(v)].shape.value_or(Shape{}));
+  for (ValueId v : node.outputs)
+    p.output_shapes.push_back(v == kNoValue ? Shape{} : g.values[size_t(v)].shape.value_or(Shape{}));
+  p.seconds = seconds;
+  return p;
+}
+
+std::vector<Tensor> run_plan(const Session::Impl& impl, const NamedTensors& inputs,
+                             const std::vector<std::string>& output_names,
+                             std::vector<NodeProfile>* profile) {
   std::vector<const Tensor*> bound(impl.inputs.size(), nullptr);
   for (const auto& [name, tensor] : inputs) {
     auto it = std::find_if(impl.inputs.begin(), impl.inputs.end(),
@@ -151,7 +170,14 @@ std::vector<Tensor> Session::run(const NamedTensors& inputs,
     shapes.push_back(bound[i]->shape());
   }
   std::shared_ptr<const Plan> plan = impl.plan_for(shapes);
-  std::vector<Tensor> all = execute_plan(*plan, bound, *impl.pool);
+  std::vector<double> step_seconds;
+  std::vector<Tensor> all =
+      execute_plan(*plan, bound, *impl.pool, profile ? &step_seconds : nullptr);
+  if (profile) {
+    profile->clear();
+    for (size_t k = 0; k < plan->steps.size(); ++k)
+      profile->push_back(profile_step(*plan, plan->steps[k], step_seconds[k]));
+  }
   if (output_names.empty()) return all;
 
   std::vector<Tensor> selected;
@@ -164,6 +190,18 @@ std::vector<Tensor> Session::run(const NamedTensors& inputs,
     selected.push_back(all[size_t(it - impl.outputs.begin())]);
   }
   return selected;
+}
+
+}  // namespace
+
+std::vector<Tensor> Session::run(const NamedTensors& inputs,
+                                 const std::vector<std::string>& output_names) const {
+  return run_plan(*impl_, inputs, output_names, nullptr);
+}
+
+std::vector<Tensor> Session::run_profiled(const NamedTensors& inputs,
+                                          std::vector<NodeProfile>& profile) const {
+  return run_plan(*impl_, inputs, {}, &profile);
 }
 
 std::string Session::describe(const std::map<std::string, Shape>& input_shapes) const {
@@ -188,6 +226,13 @@ std::string Session::describe(const std::map<std::string, Shape>& input_shapes) 
       os << " " << g.values[size_t(v)].name << ":" << dtype_name(g.values[size_t(v)].dtype)
          << shape_str(*g.values[size_t(v)].shape);
     }
+    const KernelInfo& k = step.kernel;
+    if (!k.family.empty()) {
+      os << "  [" << k.family << " " << k.isa << (k.tile.empty() ? "" : " " + k.tile);
+      if (k.packed_weight_bytes) os << ", " << k.packed_weight_bytes << " B packed weights";
+      os << "]";
+    }
+    if (!k.note.empty()) os << "  (" << k.note << ")";
     os << "\n";
   }
   return os.str();

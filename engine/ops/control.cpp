@@ -29,7 +29,8 @@ void copy_bytes(Tensor& dst, const Tensor& src) {
 void fill(Tensor& t, const void* value) {
   const size_t esize = dtype_size(t.dtype());
   auto* dst = static_cast<uint8_t*>(t.raw());
-  for (int64_t i = 0; i < t.numel(); ++i) std::memcpy(dst + i * static_cast<int64_t>(esize), value, esize);
+  for (int64_t i = 0; i < t.numel(); ++i)
+    std::memcpy(dst + i * static_cast<int64_t>(esize), value, esize);
 }
 
 // The value 1 as the bytes of one element of `dtype`.
@@ -42,7 +43,9 @@ std::vector<uint8_t> one_of(DType dtype, const char* what) {
   return bytes;
 }
 
-void copy_input_to_output(const ComputeContext& ctx) { copy_bytes(ctx.output(0), ctx.input(0)); }
+void copy_input_to_output(const ComputeContext& ctx) {
+  copy_bytes(ctx.output(0), ctx.input(0));
+}
 
 void infer_identity(InferContext& ctx) {
   ctx.set_output(0, ctx.input_dtype(0), ctx.input_shape(0));
@@ -60,10 +63,12 @@ Tensor constant_value(const Node& node) {
   if (node.has_attr("value_string") || node.has_attr("value_strings"))
     fail(ErrorKind::Unsupported, "string constants are not supported");
   if (node.attrs.size() != 1)
-    fail(ErrorKind::InvalidModel, "needs exactly one value attribute, got " + std::to_string(node.attrs.size()));
+    fail(ErrorKind::InvalidModel,
+         "needs exactly one value attribute, got " + std::to_string(node.attrs.size()));
 
   if (node.has_attr("value")) return node.attr_tensor("value");
-  if (node.has_attr("value_float")) return Tensor::scalar(DType::F32, node.attr_float("value_float"));
+  if (node.has_attr("value_float"))
+    return Tensor::scalar(DType::F32, node.attr_float("value_float"));
   if (node.has_attr("value_int")) return Tensor::scalar(DType::I64, node.attr_int("value_int"));
   if (node.has_attr("value_floats")) {
     const std::vector<float> values = node.attr_floats("value_floats");
@@ -86,7 +91,9 @@ void infer_constant(InferContext& ctx) {
   ctx.set_output(0, value.dtype(), value.shape());
 }
 
-void compute_constant(const ComputeContext& ctx) { copy_bytes(ctx.output(0), constant_value(ctx.node)); }
+void compute_constant(const ComputeContext& ctx) {
+  copy_bytes(ctx.output(0), constant_value(ctx.node));
+}
 
 // ---- Shape, Size --------------------------------------------------------------------------------
 
@@ -109,9 +116,13 @@ void compute_shape(const ComputeContext& ctx) {
   std::copy(shape.begin() + start, shape.begin() + end, ctx.output(0).data<int64_t>());
 }
 
-void infer_size(InferContext& ctx) { ctx.set_output(0, DType::I64, {}); }
+void infer_size(InferContext& ctx) {
+  ctx.set_output(0, DType::I64, {});
+}
 
-void compute_size(const ComputeContext& ctx) { *ctx.output(0).data<int64_t>() = ctx.input(0).numel(); }
+void compute_size(const ComputeContext& ctx) {
+  *ctx.output(0).data<int64_t>() = ctx.input(0).numel();
+}
 
 // ---- ConstantOfShape ----------------------------------------------------------------------------
 
@@ -120,8 +131,8 @@ Tensor fill_value(const Node& node) {
   if (!node.has_attr("value")) return Tensor::scalar(DType::F32, 0.0f);
   const Tensor& value = node.attr_tensor("value");
   if (value.numel() != 1)
-    throw Error(ErrorKind::InvalidModel, node.describe() + ": value must hold one element, got " +
-                                             shape_str(value.shape()));
+    throw Error(ErrorKind::InvalidModel,
+                node.describe() + ": value must hold one element, got " + shape_str(value.shape()));
   return value;
 }
 
@@ -143,7 +154,8 @@ void compute_constant_of_shape(const ComputeContext& ctx) {
 // ---- Range --------------------------------------------------------------------------------------
 
 // max(ceil((limit - start) / delta), 0), exact for integers.
-int64_t range_length(const InferContext& ctx, const Tensor& start, const Tensor& limit, const Tensor& delta) {
+int64_t range_length(const InferContext& ctx, const Tensor& start, const Tensor& limit,
+                     const Tensor& delta) {
   const DType dtype = start.dtype();
   if (dtype == DType::F32 || dtype == DType::F64 || dtype == DType::F16) {
     const double step = delta.get_f64(0);
@@ -157,7 +169,8 @@ int64_t range_length(const InferContext& ctx, const Tensor& start, const Tensor&
   const int64_t first = start.get_i64(0), last = limit.get_i64(0);
   if (step > 0 ? last <= first : last >= first) return 0;
   // Unsigned arithmetic: the distance between two int64 values always fits in uint64.
-  const uint64_t distance = step > 0 ? uint64_t(last) - uint64_t(first) : uint64_t(first) - uint64_t(last);
+  const uint64_t distance =
+      step > 0 ? uint64_t(last) - uint64_t(first) : uint64_t(first) - uint64_t(last);
   const uint64_t magnitude = step > 0 ? uint64_t(step) : uint64_t(0) - uint64_t(step);
   const uint64_t count = (distance - 1) / magnitude + 1;
   if (count > (uint64_t{1} << 62)) ctx.fail("the range has too many elements");
@@ -197,24 +210,43 @@ void compute_range(const ComputeContext& ctx) {
 // ---- Dropout ------------------------------------------------------------------------------------
 
 // The mask is the data's dtype before opset 10, bool since.
-DType dropout_mask_dtype(int64_t opset, DType data) { return opset < 10 ? data : DType::Bool; }
+DType dropout_mask_dtype(int64_t opset, DType data) {
+  return opset < 10 ? data : DType::Bool;
+}
+
+// nibble runs inference only: random dropout (training mode with a non-zero ratio) would make
+// results differ run to run. Training mode with ratio 0 is the identity and is accepted.
+bool random_dropout(const Tensor* training_mode, const Tensor* ratio) {
+  if (!training_mode || training_mode->get_i64(0) == 0) return false;
+  return ratio ? ratio->get_f64(0) != 0.0 : true;  // the ratio defaults to 0.5
+}
+
+constexpr const char* kRandomDropout =
+    "training-mode dropout with a non-zero ratio is not supported";
 
 void infer_dropout(InferContext& ctx) {
-  // nibble runs inference only; random dropout (training mode) would change the results.
-  if (ctx.opset >= 12 && ctx.has_input(2)) {
-    const Tensor* training = ctx.input_constant(2);
-    if (!training) ctx.unsupported("training_mode must be a constant");
-    if (training->numel() != 1) ctx.fail("training_mode must be a scalar");
-    if (training->get_i64(0) != 0) ctx.unsupported("training mode (random dropout) is not supported");
-  }
-  if (ctx.opset < 7 && ctx.node.attr_int("is_test", 0) == 0)
+  if (ctx.opset >= 12) {
+    for (size_t i : {size_t{1}, size_t{2}})
+      if (ctx.has_input(i) && shape_numel(ctx.input_shape(i)) != 1)
+        ctx.fail("ratio and training_mode must be scalars");
+    // With run-time inputs the check waits for compute.
+    const bool known = !ctx.has_input(2) ||
+                       (ctx.input_constant(2) && (!ctx.has_input(1) || ctx.input_constant(1)));
+    if (known && random_dropout(ctx.input_constant(2), ctx.input_constant(1)))
+      ctx.unsupported(kRandomDropout);
+  } else if (ctx.opset < 7 && ctx.node.attr_int("is_test", 0) == 0) {
     ctx.unsupported("training mode (is_test = 0) is not supported");
+  }
   const DType dtype = ctx.input_dtype(0);
   ctx.set_output(0, dtype, ctx.input_shape(0));
-  if (ctx.has_output(1)) ctx.set_output(1, dropout_mask_dtype(ctx.opset, dtype), ctx.input_shape(0));
+  if (ctx.has_output(1))
+    ctx.set_output(1, dropout_mask_dtype(ctx.opset, dtype), ctx.input_shape(0));
 }
 
 void compute_dropout(const ComputeContext& ctx) {
+  if (ctx.opset >= 12 && random_dropout(ctx.has_input(2) ? &ctx.input(2) : nullptr,
+                                        ctx.has_input(1) ? &ctx.input(1) : nullptr))
+    throw Error(ErrorKind::Unsupported, ctx.node.describe() + ": " + kRandomDropout);
   copy_input_to_output(ctx);
   if (!output_present(ctx.node, 1)) return;
   Tensor& mask = ctx.output(1);
@@ -224,7 +256,8 @@ void compute_dropout(const ComputeContext& ctx) {
 // ---- EyeLike ------------------------------------------------------------------------------------
 
 DType eye_like_dtype(const Node& node, DType input) {
-  return node.has_attr("dtype") ? dtype_from_onnx(static_cast<int32_t>(node.attr_int("dtype"))) : input;
+  return node.has_attr("dtype") ? dtype_from_onnx(static_cast<int32_t>(node.attr_int("dtype")))
+                                : input;
 }
 
 void infer_eye_like(InferContext& ctx) {
@@ -246,7 +279,8 @@ void compute_eye_like(const ComputeContext& ctx) {
   const int64_t first_row = std::clamp<int64_t>(-k, 0, rows);
   const int64_t last_row = std::clamp<int64_t>(cols - k, 0, rows);
   for (int64_t i = first_row; i < last_row; ++i)
-    std::memcpy(dst + (i * cols + i + k) * static_cast<int64_t>(one.size()), one.data(), one.size());
+    std::memcpy(dst + (i * cols + i + k) * static_cast<int64_t>(one.size()), one.data(),
+                one.size());
 }
 
 }  // namespace

@@ -1,8 +1,10 @@
 // Helpers shared by the elementwise and reduction op families (engine/ops/elementwise.cpp,
-// engine/ops/reduce.cpp): element loads/stores that widen float16, ONNX type classes for
-// validation, typed dispatch restricted to those classes, and a threading helper.
+// engine/ops/reduce.cpp): element loads/stores that widen float16, a vectorizable exp and the
+// float32 map loop built for AVX2, ONNX type classes for validation, typed dispatch restricted
+// to those classes, and a threading helper.
 #pragma once
 
+#include <bit>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -63,6 +65,51 @@ To float_to_int(double v) {
   if (v >= two63) return static_cast<To>(std::numeric_limits<int64_t>::max());
   if (v < -two63) return static_cast<To>(std::numeric_limits<int64_t>::min());
   return static_cast<To>(static_cast<int64_t>(v));
+}
+
+// cond ? a : b through bit masks. With a plain ?: whose arm is a constant, GCC specializes the
+// code that follows for that constant, and the branch left behind stops the loop vectorizing.
+inline float select_bits(bool cond, float a, float b) {
+  const uint32_t mask = 0u - uint32_t(cond);
+  return std::bit_cast<float>((std::bit_cast<uint32_t>(a) & mask) |
+                              (std::bit_cast<uint32_t>(b) & ~mask));
+}
+
+// exp(x) in plain float arithmetic, so loops over it vectorize (std::exp is one library call
+// per element). Cephes expf: x = n*ln2 + r with |r| <= ln2/2, exp(r) by a polynomial, 2^n
+// applied as two power-of-two factors so results overflow to inf and underflow through the
+// subnormals like std::exp. Within 2 ulp of std::exp for normal results; NaN stays NaN.
+inline float exp_fast(float x) {
+  constexpr float kRound = 12582912.0f;  // 1.5 * 2^23: t + kRound holds round(t) in its low bits
+  float xc = select_bits(x < -104.0f, -104.0f, x);  // exp(-104) rounds to 0 ...
+  xc = select_bits(xc > 89.0f, 89.0f, xc);          // ... and exp(89) to inf, like all beyond
+  const float t = xc * 1.44269504088896341f + kRound;
+  const float n = t - kRound;
+  const float r = (xc - n * 0.693359375f) + n * 2.12194440e-4f;  // ln2 split in two parts
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.0f;
+  // n as an integer, read from t's low bits (a float->int conversion would not vectorize).
+  const int32_t e = int32_t(std::bit_cast<uint32_t>(t) - std::bit_cast<uint32_t>(kRound));
+  const int32_t e1 = e >> 1, e2 = e - e1;
+  return p * std::bit_cast<float>((e1 + 127) << 23) * std::bit_cast<float>((e2 + 127) << 23);
+}
+inline double exp_fast(double x) { return std::exp(x); }
+
+// y[i] = fn(x[i]) over float32 data: the loop of the float activations (Sigmoid, Exp, ...).
+// With GCC on x86-64 it is compiled twice and the CPU picks at load time (ifunc): AVX2+FMA
+// (8 lanes, 3-4x faster with exp_fast) or the SSE2 baseline; other compilers get the baseline.
+// x and y may be the same buffer.
+template <class Fn>
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+__attribute__((target_clones("arch=x86-64-v3", "default")))
+#endif
+void map_f32(const float* x, float* y, int64_t n, const Fn& fn) {
+  for (int64_t i = 0; i < n; ++i) y[i] = fn(x[i]);
 }
 
 // ---- type classes -----------------------------------------------------------------------------

@@ -21,40 +21,66 @@ int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1)
 
 // ---- Conv ---------------------------------------------------------------------------------------
 
+// float16 convolutions widen their operands to float and narrow the result.
+Tensor widened(const Tensor& t) {
+  if (t.dtype() == DType::F32) return Tensor::view(DType::F32, t.shape(), t.raw());
+  Tensor out(DType::F32, t.shape());
+  for (int64_t i = 0; i < t.numel(); ++i)
+    out.data<float>()[i] = half_to_float(t.data<uint16_t>()[i]);
+  return out;
+}
+
 struct ConvState {
   ConvLayout layout;
   std::optional<PackedConvWeights> weights;  // when W is a constant
 };
 
 void conv_infer(InferContext& ctx) {
-  ctx.require_dtype(0, {DType::F32});
-  ctx.require_dtype(1, {DType::F32});
-  const ConvLayout layout = conv_layout(ctx, ctx.input_shape(0), ctx.input_shape(1));
-  if (ctx.has_input(2)) {
-    ctx.require_dtype(2, {DType::F32});
-    if (ctx.input_shape(2) != Shape{layout.out_channels}) {
-      ctx.fail("bias must have shape [" + std::to_string(layout.out_channels) + "], got " +
-               shape_str(ctx.input_shape(2)));
-    }
+  ctx.require_dtype(0, {DType::F32, DType::F16});
+  const DType dtype = ctx.input_dtype(0);
+  for (size_t i = 1; i <= 2; ++i) {
+    if (ctx.has_input(i) && ctx.input_dtype(i) != dtype)
+      ctx.fail("W and B must have the dtype of X");
   }
-  ctx.set_output(0, DType::F32, layout.output_shape);
+  const ConvLayout layout = conv_layout(ctx, ctx.input_shape(0), ctx.input_shape(1));
+  if (ctx.has_input(2) && ctx.input_shape(2) != Shape{layout.out_channels}) {
+    ctx.fail("bias must have shape [" + std::to_string(layout.out_channels) + "], got " +
+             shape_str(ctx.input_shape(2)));
+  }
+  ctx.set_output(0, dtype, layout.output_shape);
 }
 
 std::shared_ptr<const void> conv_prepare(const InferContext& ctx) {
   auto state = std::make_shared<ConvState>();
   state->layout = conv_layout(ctx, ctx.input_shape(0), ctx.input_shape(1));
-  if (const Tensor* w = ctx.input_constant(1)) state->weights = pack_conv_weights(state->layout, *w);
+  if (const Tensor* w = ctx.input_constant(1)) {
+    state->weights = pack_conv_weights(state->layout, widened(*w));
+  }
   return state;
+}
+
+KernelInfo conv_kernel_info(const InferContext&, const void* state) {
+  const auto* s = static_cast<const ConvState*>(state);
+  return s ? describe_conv(s->layout, s->weights ? &*s->weights : nullptr, false) : KernelInfo{};
 }
 
 void conv_compute(const ComputeContext& ctx) {
   const auto& state = ctx.state<ConvState>();
   std::optional<PackedConvWeights> packed_now;
-  if (!state.weights) packed_now = pack_conv_weights(state.layout, ctx.input(1));
+  if (!state.weights) packed_now = pack_conv_weights(state.layout, widened(ctx.input(1)));
   const PackedConvWeights& weights = state.weights ? *state.weights : *packed_now;
-  const float* bias = ctx.has_input(2) ? ctx.input(2).data<float>() : nullptr;
-  run_conv(state.layout, weights, ctx.input(0).data<float>(), bias,
-           ctx.output(0).data<float>(), ctx.pool());
+  const Tensor x = widened(ctx.input(0));
+  const Tensor bias = ctx.has_input(2) ? widened(ctx.input(2)) : Tensor();
+  Tensor& y = ctx.output(0);
+  if (y.dtype() == DType::F32) {
+    run_conv(state.layout, weights, x.data<float>(), bias.empty() ? nullptr : bias.data<float>(),
+             y.data<float>(), ctx.pool());
+    return;
+  }
+  std::vector<float> y_float(static_cast<size_t>(y.numel()));
+  run_conv(state.layout, weights, x.data<float>(), bias.empty() ? nullptr : bias.data<float>(),
+           y_float.data(), ctx.pool());
+  for (int64_t i = 0; i < y.numel(); ++i) y.data<uint16_t>()[i] = float_to_half(y_float[size_t(i)]);
 }
 
 // ---- ConvTranspose ------------------------------------------------------------------------------
@@ -96,7 +122,8 @@ ConvTransposeLayout conv_transpose_layout(const InferContext& ctx) {
   const auto output_padding = node.attr_ints("output_padding", std::vector<int64_t>(rank, 0));
   const auto pads = node.attr_ints("pads", std::vector<int64_t>(2 * rank, 0));
   std::vector<int64_t> output_shape = node.attr_ints("output_shape", {});
-  if (output_shape.size() == rank + 2) output_shape.erase(output_shape.begin(), output_shape.begin() + 2);
+  if (output_shape.size() == rank + 2)
+    output_shape.erase(output_shape.begin(), output_shape.begin() + 2);
   if (strides.size() != rank || dilations.size() != rank || output_padding.size() != rank ||
       pads.size() != 2 * rank || (!output_shape.empty() && output_shape.size() != rank)) {
     ctx.fail("strides, dilations, output_padding and output_shape need " + std::to_string(rank) +
@@ -165,8 +192,8 @@ void conv_transpose_compute(const ComputeContext& ctx) {
   const float* bias = ctx.has_input(2) ? ctx.input(2).data<float>() : nullptr;
   float* y = ctx.output(0).data<float>();
   const int64_t in_channels = layout.in_channels / layout.group;  // per group
-  const int64_t rows = geo.im2col_rows();                          // out channels x taps
-  const int64_t positions = geo.out_size();                        // X spatial
+  const int64_t rows = geo.im2col_rows();                         // out channels x taps
+  const int64_t positions = geo.out_size();                       // X spatial
   const int64_t out_spatial = geo.in_size();
   std::fill(y, y + ctx.output(0).numel(), 0.0f);
   ctx.pool().parallel_for(layout.batch * layout.group, [&](int64_t begin, int64_t end) {
@@ -191,26 +218,47 @@ void conv_transpose_compute(const ComputeContext& ctx) {
 
 // ---- MatMul / Gemm ------------------------------------------------------------------------------
 
-// C[m x n] = A · B for element types without a GEMM kernel; float16 accumulates in float.
+// Accumulator of the plain matmul loop: float for float16; signed integers accumulate unsigned
+// so that overflow wraps around (as two's complement hardware does) instead of being undefined.
+template <typename T>
+struct NaiveAccumulator {
+  using type = T;
+};
+template <>
+struct NaiveAccumulator<Half> {
+  using type = float;
+};
+template <>
+struct NaiveAccumulator<int32_t> {
+  using type = uint32_t;
+};
+template <>
+struct NaiveAccumulator<int64_t> {
+  using type = uint64_t;
+};
+
+// C[m x n] = A · B for element types without a GEMM kernel.
 template <typename T>
 void matmul_naive(int64_t m, int64_t n, int64_t k, const T* a, int64_t a_rs, int64_t a_cs,
                   const T* b, int64_t b_rs, int64_t b_cs, T* c, int64_t ldc) {
-  using Acc = std::conditional_t<std::is_same_v<T, Half>, float, T>;
-  auto load = [](T v) -> Acc {
+  using A = typename NaiveAccumulator<T>::type;
+  auto load = [](T v) -> A {
     if constexpr (std::is_same_v<T, Half>) {
       return half_to_float(v.bits);
     } else {
-      return v;
+      return static_cast<A>(v);
     }
   };
   for (int64_t i = 0; i < m; ++i) {
     for (int64_t j = 0; j < n; ++j) {
-      Acc sum{};
-      for (int64_t p = 0; p < k; ++p) sum += load(a[i * a_rs + p * a_cs]) * load(b[p * b_rs + j * b_cs]);
+      A sum{};
+      for (int64_t p = 0; p < k; ++p) {
+        sum += load(a[i * a_rs + p * a_cs]) * load(b[p * b_rs + j * b_cs]);
+      }
       if constexpr (std::is_same_v<T, Half>) {
         c[i * ldc + j] = Half{float_to_half(sum)};
       } else {
-        c[i * ldc + j] = sum;
+        c[i * ldc + j] = static_cast<T>(sum);
       }
     }
   }
@@ -220,16 +268,23 @@ void matmul_naive(int64_t m, int64_t n, int64_t k, const T* a, int64_t a_rs, int
 template <typename F>
 void dispatch_matmul_type(DType dtype, F&& f) {
   switch (dtype) {
-    case DType::F32: return f(float{});
-    case DType::F64: return f(double{});
-    case DType::F16: return f(Half{});
-    case DType::I32: return f(int32_t{});
-    case DType::I64: return f(int64_t{});
-    case DType::U32: return f(uint32_t{});
-    case DType::U64: return f(uint64_t{});
+    case DType::F32:
+      return f(float{});
+    case DType::F64:
+      return f(double{});
+    case DType::F16:
+      return f(Half{});
+    case DType::I32:
+      return f(int32_t{});
+    case DType::I64:
+      return f(int64_t{});
+    case DType::U32:
+      return f(uint32_t{});
+    case DType::U64:
+      return f(uint64_t{});
     default:
-      throw Error(ErrorKind::Unsupported, std::string("MatMul/Gemm: unsupported dtype ") +
-                                              dtype_name(dtype));
+      throw Error(ErrorKind::Unsupported,
+                  std::string("MatMul/Gemm: unsupported dtype ") + dtype_name(dtype));
   }
 }
 
@@ -244,9 +299,8 @@ void matmul_block(int64_t m, int64_t n, int64_t k, const T* a, int64_t a_rs, int
   }
 }
 
-const std::initializer_list<DType> kMatMulTypes = {DType::F32, DType::F64, DType::F16,
-                                                   DType::I32, DType::I64, DType::U32,
-                                                   DType::U64};
+const std::initializer_list<DType> kMatMulTypes = {DType::F32, DType::F64, DType::F16, DType::I32,
+                                                   DType::I64, DType::U32, DType::U64};
 
 void matmul_infer(InferContext& ctx) {
   ctx.require_dtype(0, kMatMulTypes);
@@ -348,9 +402,17 @@ void gemm_compute(const ComputeContext& ctx) {
     const T* c_data = c ? c->data<T>() : nullptr;
     for (int64_t i = 0; i < m; ++i) {
       for (int64_t j = 0; j < n; ++j) {
-        double v = alpha * to_double(y_data[i * n + j]);
+        T& out = y_data[i * n + j];
+        if constexpr (std::is_integral_v<T>) {
+          if (alpha == 1.0 && beta == 1.0) {  // exact (wrapping) integer bias
+            using U = typename NaiveAccumulator<T>::type;
+            out = static_cast<T>(static_cast<U>(out) + static_cast<U>(c_data[i * c_rs + j * c_cs]));
+            continue;
+          }
+        }
+        double v = alpha * to_double(out);
         if (c_data) v += beta * to_double(c_data[i * c_rs + j * c_cs]);
-        y_data[i * n + j] = from_double<T>(v);
+        out = from_double<T>(v);
       }
     }
   });
@@ -517,7 +579,8 @@ void instance_norm_compute(const ComputeContext& ctx) {
         const double mul = scale[c] / std::sqrt(sum_sq / double(l.inner) + epsilon);
         const double add = bias[c] - mean * mul;
         T* dst = yd + t * l.inner;
-        for (int64_t i = 0; i < l.inner; ++i) dst[i] = from_double<T>(to_double(src[i]) * mul + add);
+        for (int64_t i = 0; i < l.inner; ++i)
+          dst[i] = from_double<T>(to_double(src[i]) * mul + add);
       }
     });
   });
@@ -580,8 +643,8 @@ void layer_norm_compute(const ComputeContext& ctx) {
   const std::vector<double> scale = expand_to_normalized(ctx.input(1), normalized);
   const std::vector<double> bias = ctx.has_input(2) ? expand_to_normalized(ctx.input(2), normalized)
                                                     : std::vector<double>(size_t(cols), 0.0);
-  float* mean_out = ctx.num_outputs() > 1 && !ctx.output(1).empty() ? ctx.output(1).data<float>()
-                                                                   : nullptr;
+  float* mean_out =
+      ctx.num_outputs() > 1 && !ctx.output(1).empty() ? ctx.output(1).data<float>() : nullptr;
   float* inv_std_out =
       ctx.num_outputs() > 2 && !ctx.output(2).empty() ? ctx.output(2).data<float>() : nullptr;
   dispatch_float(x.dtype(), "LayerNormalization", [&](auto tag) {
@@ -652,15 +715,15 @@ void lp_norm_compute(const ComputeContext& ctx) {
 }  // namespace
 
 void register_nn_ops(OpRegistry& r) {
-  r.add("", "Conv", OpDef{conv_infer, conv_compute, conv_prepare});
-  r.add("", "ConvTranspose", OpDef{conv_transpose_infer, conv_transpose_compute,
-                                   conv_transpose_prepare});
-  r.add("", "MatMul", OpDef{matmul_infer, matmul_compute});
-  r.add("", "Gemm", OpDef{gemm_infer, gemm_compute});
-  r.add("", "BatchNormalization", OpDef{batch_norm_infer, batch_norm_compute});
-  r.add("", "InstanceNormalization", OpDef{instance_norm_infer, instance_norm_compute});
-  r.add("", "LayerNormalization", OpDef{layer_norm_infer, layer_norm_compute});
-  r.add("", "LpNormalization", OpDef{lp_norm_infer, lp_norm_compute});
+  r.add("", "Conv", make_op(conv_infer, conv_compute, conv_prepare, conv_kernel_info));
+  r.add("", "ConvTranspose",
+        make_op(conv_transpose_infer, conv_transpose_compute, conv_transpose_prepare));
+  r.add("", "MatMul", make_op(matmul_infer, matmul_compute));
+  r.add("", "Gemm", make_op(gemm_infer, gemm_compute));
+  r.add("", "BatchNormalization", make_op(batch_norm_infer, batch_norm_compute));
+  r.add("", "InstanceNormalization", make_op(instance_norm_infer, instance_norm_compute));
+  r.add("", "LayerNormalization", make_op(layer_norm_infer, layer_norm_compute));
+  r.add("", "LpNormalization", make_op(lp_norm_infer, lp_norm_compute));
   register_pool_ops(r);
   register_resize_ops(r);
 }

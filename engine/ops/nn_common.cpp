@@ -61,7 +61,8 @@ void pack_integer_weights(const ConvLayout& layout, const T* w,
     packed.integer_taps.resize(static_cast<size_t>(layout.out_channels * depth));
     for (int64_t c = 0; c < layout.out_channels; ++c) {
       for (int64_t t = 0; t < depth; ++t) {
-        packed.integer_taps[size_t(c * depth + t)] = int32_t(w[c * depth + t]) - zero_points[size_t(c)];
+        packed.integer_taps[size_t(c * depth + t)] =
+            int32_t(w[c * depth + t]) - zero_points[size_t(c)];
       }
     }
     return;
@@ -94,18 +95,19 @@ void run_conv_integer_typed(const ConvLayout& layout, const PackedConvWeights& w
   }
   const int64_t rows = layout.out_channels_per_group();
   const int64_t depth = geo.im2col_rows();
-  for_each_conv_task(layout, pool, [&](int64_t n, int64_t g, int64_t m0, int64_t m1, int64_t n0,
-                                       int64_t n1, float* packed_b) {
-    const T* image = x + n * in_image + g * geo.channels * geo.in_size();
-    const float* a = w.gemm.data() + g * w.group_stride + m0 * depth;
-    int32_t* out = y + n * out_image + (g * rows + m0) * spatial + n0;
-    for (int64_t k0 = 0; k0 < depth; k0 += kKC) {
-      const int64_t kc = std::min(kKC, depth - k0);
-      ref::im2col_pack_b(geo, image, x_zero_point, k0, kc, n0, n1 - n0, packed_b);
-      ref::qgemm_block(m1 - m0, n1 - n0, kc, a + k0 * kMR, kMR * depth, packed_b, out, spatial,
-                       k0 > 0);
-    }
-  });
+  for_each_conv_task(
+      layout, pool,
+      [&](int64_t n, int64_t g, int64_t m0, int64_t m1, int64_t n0, int64_t n1, float* packed_b) {
+        const T* image = x + n * in_image + g * geo.channels * geo.in_size();
+        const float* a = w.gemm.data() + g * w.group_stride + m0 * depth;
+        int32_t* out = y + n * out_image + (g * rows + m0) * spatial + n0;
+        for (int64_t k0 = 0; k0 < depth; k0 += kKC) {
+          const int64_t kc = std::min(kKC, depth - k0);
+          ref::im2col_pack_b(geo, image, x_zero_point, k0, kc, n0, n1 - n0, packed_b);
+          ref::qgemm_block(m1 - m0, n1 - n0, kc, a + k0 * kMR, kMR * depth, packed_b, out, spatial,
+                           k0 > 0);
+        }
+      });
 }
 
 }  // namespace
@@ -235,6 +237,24 @@ PackedConvWeights pack_conv_weights(const ConvLayout& layout, const Tensor& w,
   return packed;
 }
 
+KernelInfo describe_conv(const ConvLayout& layout, const PackedConvWeights* packed, bool integer) {
+  KernelInfo info;
+  info.isa = "ref";
+  if (layout.depthwise()) {
+    info.family = integer ? "depthwise_conv_int8" : "depthwise_conv_f32";
+  } else {
+    info.family = integer ? "conv_int8_im2col_gemm" : "conv_f32_im2col_gemm";
+    info.tile = std::to_string(kMR) + "x" + std::to_string(kNR);
+  }
+  if (packed) {
+    info.packed_weight_bytes = (packed->gemm.size() + packed->taps.size()) * sizeof(float) +
+                               packed->integer_taps.size() * sizeof(int32_t);
+  } else {
+    info.note = "weights are not constant: packed on every run";
+  }
+  return info;
+}
+
 void run_conv(const ConvLayout& layout, const PackedConvWeights& w, const float* x,
               const float* bias, float* y, ThreadPool& pool) {
   const ref::ConvGeometry& geo = layout.geometry;
@@ -258,25 +278,26 @@ void run_conv(const ConvLayout& layout, const PackedConvWeights& w, const float*
   }
   const int64_t rows = layout.out_channels_per_group();
   const int64_t depth = geo.im2col_rows();
-  for_each_conv_task(layout, pool, [&](int64_t n, int64_t g, int64_t m0, int64_t m1, int64_t n0,
-                                       int64_t n1, float* packed_b) {
-    const float* image = x + n * in_image + g * geo.channels * geo.in_size();
-    const float* a = w.gemm.data() + g * w.group_stride + m0 * depth;
-    float* out = y + n * out_image + (g * rows + m0) * spatial + n0;
-    for (int64_t k0 = 0; k0 < depth; k0 += kKC) {
-      const int64_t kc = std::min(kKC, depth - k0);
-      ref::im2col_pack_b(geo, image, k0, kc, n0, n1 - n0, packed_b);
-      ref::sgemm_block(m1 - m0, n1 - n0, kc, a + k0 * kMR, kMR * depth, packed_b, out, spatial,
-                       k0 > 0);
-    }
-    if (bias) {
-      for (int64_t m = m0; m < m1; ++m) {
-        float* row = out + (m - m0) * spatial;
-        const float b = bias[g * rows + m];
-        for (int64_t i = 0; i < n1 - n0; ++i) row[i] += b;
-      }
-    }
-  });
+  for_each_conv_task(
+      layout, pool,
+      [&](int64_t n, int64_t g, int64_t m0, int64_t m1, int64_t n0, int64_t n1, float* packed_b) {
+        const float* image = x + n * in_image + g * geo.channels * geo.in_size();
+        const float* a = w.gemm.data() + g * w.group_stride + m0 * depth;
+        float* out = y + n * out_image + (g * rows + m0) * spatial + n0;
+        for (int64_t k0 = 0; k0 < depth; k0 += kKC) {
+          const int64_t kc = std::min(kKC, depth - k0);
+          ref::im2col_pack_b(geo, image, k0, kc, n0, n1 - n0, packed_b);
+          ref::sgemm_block(m1 - m0, n1 - n0, kc, a + k0 * kMR, kMR * depth, packed_b, out, spatial,
+                           k0 > 0);
+        }
+        if (bias) {
+          for (int64_t m = m0; m < m1; ++m) {
+            float* row = out + (m - m0) * spatial;
+            const float b = bias[g * rows + m];
+            for (int64_t i = 0; i < n1 - n0; ++i) row[i] += b;
+          }
+        }
+      });
 }
 
 void run_conv_integer(const ConvLayout& layout, const PackedConvWeights& w, const Tensor& x,
@@ -374,9 +395,9 @@ std::vector<int32_t> expand_zero_points(const Node& node, const Tensor* zero_poi
   if (!zero_point) return values;
   const int64_t numel = zero_point->numel();
   if (numel != 1 && numel != count) {
-    throw Error(ErrorKind::InvalidModel,
-                node.describe() + ": " + what + " has " + std::to_string(numel) +
-                    " values, expected 1 or " + std::to_string(count));
+    throw Error(ErrorKind::InvalidModel, node.describe() + ": " + what + " has " +
+                                             std::to_string(numel) + " values, expected 1 or " +
+                                             std::to_string(count));
   }
   for (int64_t i = 0; i < count; ++i) {
     values[size_t(i)] = static_cast<int32_t>(zero_point->get_i64(numel == 1 ? 0 : i));

@@ -4,14 +4,29 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "engine/ops/op_util.h"
 #include "kernels/ref.h"
 
 namespace nibble {
+
+// An OpDef from its functions; fields not given keep their defaults.
+inline OpDef make_op(std::function<void(InferContext&)> infer,
+                     std::function<void(const ComputeContext&)> compute,
+                     std::function<std::shared_ptr<const void>(const InferContext&)> prepare = {},
+                     std::function<KernelInfo(const InferContext&, const void*)> kernel_info = {}) {
+  OpDef def;
+  def.infer = std::move(infer);
+  def.compute = std::move(compute);
+  def.prepare = std::move(prepare);
+  def.kernel_info = std::move(kernel_info);
+  return def;
+}
 
 // Registered from register_nn_ops (one file per sub-family).
 void register_pool_ops(OpRegistry& r);    // pool.cpp: Max/Average/LpPool, Global*Pool
@@ -53,7 +68,7 @@ ConvLayout conv_layout(const InferContext& ctx, const Shape& x, const Shape& w);
 // channels, columns = im2col rows) or, for depthwise layouts, plain taps per channel. Integer
 // weights are stored with their zero point already subtracted.
 struct PackedConvWeights {
-  std::vector<float> gemm;            // group g starts at g * group_stride
+  std::vector<float> gemm;  // group g starts at g * group_stride
   int64_t group_stride = 0;
   std::vector<float> taps;            // depthwise, float weights
   std::vector<int32_t> integer_taps;  // depthwise, integer weights
@@ -63,6 +78,10 @@ PackedConvWeights pack_conv_weights(const ConvLayout& layout, const Tensor& w);
 // Integer weights (uint8 / int8) minus one zero point per output channel.
 PackedConvWeights pack_conv_weights(const ConvLayout& layout, const Tensor& w,
                                     const std::vector<int32_t>& zero_points);
+
+// What `nibble inspect` reports for a convolution; `packed` is null when the weights are only
+// known at run time (they are then packed on every run).
+KernelInfo describe_conv(const ConvLayout& layout, const PackedConvWeights* packed, bool integer);
 
 // y = conv(x, w) + bias (bias may be null); x, y in NCHW-style layout.
 void run_conv(const ConvLayout& layout, const PackedConvWeights& w, const float* x,
@@ -114,9 +133,12 @@ inline T from_double(double v) {
 template <typename F>
 decltype(auto) dispatch_float(DType dtype, const char* what, F&& f) {
   switch (dtype) {
-    case DType::F32: return f(float{});
-    case DType::F64: return f(double{});
-    case DType::F16: return f(Half{});
+    case DType::F32:
+      return f(float{});
+    case DType::F64:
+      return f(double{});
+    case DType::F16:
+      return f(Half{});
     default:
       throw Error(ErrorKind::Unsupported,
                   std::string(what) + ": unsupported dtype " + dtype_name(dtype));
@@ -126,7 +148,7 @@ decltype(auto) dispatch_float(DType dtype, const char* what, F&& f) {
 // Integer zero point values of an optional uint8/int8 (or int32) tensor as int32, expanded to
 // `count` entries: a scalar / one-element tensor applies to all, otherwise numel must equal
 // count. Returns all zeros when `zero_point` is null. Throws InvalidModel naming `node`.
-std::vector<int32_t> expand_zero_points(const Node& node, const Tensor* zero_point,
-                                        int64_t count, const char* what);
+std::vector<int32_t> expand_zero_points(const Node& node, const Tensor* zero_point, int64_t count,
+                                        const char* what);
 
 }  // namespace nibble

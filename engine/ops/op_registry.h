@@ -84,6 +84,16 @@ class ComputeContext {
   const void* state_;
 };
 
+// What `nibble inspect` and `nibble bench --profile` report for a node: the kernel chosen at
+// load and the bytes of weights it packed (0 when it packs none).
+struct KernelInfo {
+  std::string family;  // e.g. "conv_f32", "gemm_w4a8"; empty = the op's generic implementation
+  std::string isa;     // "ref", "avx2", "avx512", "avx512vnni"
+  std::string tile;    // e.g. "6x16"
+  size_t packed_weight_bytes = 0;
+  std::string note;    // e.g. why a quantized pattern fell back to float
+};
+
 struct OpDef {
   std::function<void(InferContext&)> infer;
   std::function<void(const ComputeContext&)> compute;
@@ -91,6 +101,8 @@ struct OpDef {
   std::function<std::shared_ptr<const void>(const InferContext&)> prepare;
   // Outputs depend only on input shapes (Shape, Size): folded at load even for runtime inputs.
   bool reads_only_shapes = false;
+  // Optional; describes the kernel `prepare` chose (state is prepare's result, may be null).
+  std::function<KernelInfo(const InferContext&, const void* state)> kernel_info;
 };
 
 class OpRegistry {

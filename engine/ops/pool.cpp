@@ -53,7 +53,8 @@ DimTaps dim_taps(const PoolLayout& l, int d) {
 
 PoolKind pool_kind(const Node& node) {
   if (node.op_type == "MaxPool" || node.op_type == "GlobalMaxPool") return PoolKind::Max;
-  if (node.op_type == "AveragePool" || node.op_type == "GlobalAveragePool") return PoolKind::Average;
+  if (node.op_type == "AveragePool" || node.op_type == "GlobalAveragePool")
+    return PoolKind::Average;
   return PoolKind::Lp;
 }
 
@@ -156,9 +157,8 @@ void pool_typed(const ComputeContext& ctx, const PoolLayout& l, PoolKind kind) {
   };
   const T* x = ctx.input(0).data<T>();
   T* y = ctx.output(0).data<T>();
-  int64_t* indices = ctx.num_outputs() > 1 && !ctx.output(1).empty()
-                         ? ctx.output(1).data<int64_t>()
-                         : nullptr;
+  int64_t* indices =
+      ctx.num_outputs() > 1 && !ctx.output(1).empty() ? ctx.output(1).data<int64_t>() : nullptr;
   const bool count_include_pad = ctx.node.attr_int("count_include_pad", 0) != 0;
   const bool column_major = ctx.node.attr_int("storage_order", 0) != 0;
   const double p = static_cast<double>(ctx.node.attr_int("p", 2));
@@ -198,11 +198,10 @@ void pool_typed(const ComputeContext& ctx, const PoolLayout& l, PoolKind kind) {
               y[o] = from_double<T>(std::pow(sum, 1.0 / p));
               continue;
             }
-            const int64_t count =
-                count_include_pad ? taps[0].padded_count[size_t(o0)] *
-                                        taps[1].padded_count[size_t(o1)] *
-                                        taps[2].padded_count[size_t(o2)]
-                                  : valid;
+            const int64_t count = count_include_pad ? taps[0].padded_count[size_t(o0)] *
+                                                          taps[1].padded_count[size_t(o1)] *
+                                                          taps[2].padded_count[size_t(o2)]
+                                                    : valid;
             y[o] = from_double<T>(count == 0 ? 0.0 : sum / double(count));
           }
         }
@@ -215,21 +214,22 @@ void pool_compute(const ComputeContext& ctx) {
   const auto& l = ctx.state<PoolLayout>();
   const PoolKind kind = pool_kind(ctx.node);
   switch (ctx.input(0).dtype()) {
-    case DType::I8: return pool_typed<int8_t>(ctx, l, kind);
-    case DType::U8: return pool_typed<uint8_t>(ctx, l, kind);
+    case DType::I8:
+      return pool_typed<int8_t>(ctx, l, kind);
+    case DType::U8:
+      return pool_typed<uint8_t>(ctx, l, kind);
     default:
-      dispatch_float(ctx.input(0).dtype(), "pool", [&](auto tag) {
-        pool_typed<decltype(tag)>(ctx, l, kind);
-      });
+      dispatch_float(ctx.input(0).dtype(), "pool",
+                     [&](auto tag) { pool_typed<decltype(tag)>(ctx, l, kind); });
   }
 }
 
 }  // namespace
 
 void register_pool_ops(OpRegistry& r) {
-  for (const char* op : {"MaxPool", "AveragePool", "LpPool", "GlobalMaxPool",
-                         "GlobalAveragePool", "GlobalLpPool"}) {
-    r.add("", op, OpDef{pool_infer, pool_compute, pool_prepare});
+  for (const char* op :
+       {"MaxPool", "AveragePool", "LpPool", "GlobalMaxPool", "GlobalAveragePool", "GlobalLpPool"}) {
+    r.add("", op, make_op(pool_infer, pool_compute, pool_prepare));
   }
 }
 

@@ -43,8 +43,11 @@ template <class T, class V>
 T to_element(V v) {
   if constexpr (std::is_same_v<T, Half>) return Half{float_to_half(static_cast<float>(v))};
   else if constexpr (std::is_same_v<T, bool>) return v != V(0);
-  else if constexpr (std::is_integral_v<T> && std::is_floating_point_v<V>) return float_to_int<T>(v);
-  else return static_cast<T>(v);
+  else if constexpr (std::is_integral_v<T> && std::is_floating_point_v<V>) {
+    return float_to_int<T>(v);
+  } else {
+    return static_cast<T>(v);
+  }
 }
 
 // A reduction: init(), step(acc, x, out_index) and finish(acc, count, out_index). out_index is
@@ -256,7 +259,9 @@ void reduce_with(const ComputeContext& ctx, const Tensor& in, const ReduceLayout
         const T* src = base + off;
         for (int64_t i = 0; i < n; ++i) acc[i] = red.step(acc[i], A(load(src[i])), first_out + i);
       }
-      for (int64_t i = 0; i < n; ++i) write(first_out + i, red.finish(acc[i], count, first_out + i));
+      for (int64_t i = 0; i < n; ++i) {
+        write(first_out + i, red.finish(acc[i], count, first_out + i));
+      }
     }
   });
 }
@@ -391,33 +396,99 @@ OpDef arg_extremum_op(bool is_max) {
 
 enum class NormKind { Softmax, LogSoftmax, Hardmax };
 
-// Softmax / LogSoftmax / Hardmax of one row of n values in place (stride 1).
+// Maximum and sum of n values kept in 8 independent lanes, so the loops vectorize without the
+// reassociation the compiler may not do on its own.
+constexpr int64_t kLanes = 8;
+
 template <class C>
-void normalize_row(NormKind kind, C* row, int64_t n) {
-  C max = row[0];
-  int64_t argmax = 0;
-  for (int64_t i = 1; i < n; ++i) {
-    if (row[i] > max) {
-      max = row[i];
-      argmax = i;
-    }
+C max_of(const C* v, int64_t n) {
+  C lane[kLanes];
+  for (int64_t k = 0; k < kLanes; ++k) lane[k] = v[0];
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) {
+    for (int64_t k = 0; k < kLanes; ++k) lane[k] = v[i + k] > lane[k] ? v[i + k] : lane[k];
   }
-  if (kind == NormKind::Hardmax) {
-    for (int64_t i = 0; i < n; ++i) row[i] = C(i == argmax);
-    return;
+  for (; i < n; ++i) lane[0] = v[i] > lane[0] ? v[i] : lane[0];
+  C max = lane[0];
+  for (int64_t k = 1; k < kLanes; ++k) max = lane[k] > max ? lane[k] : max;
+  return max;
+}
+
+template <class C>
+C sum_of(const C* v, int64_t n) {
+  C lane[kLanes] = {};
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) {
+    for (int64_t k = 0; k < kLanes; ++k) lane[k] += v[i + k];
   }
+  for (; i < n; ++i) lane[0] += v[i];
   C sum = 0;
-  if (kind == NormKind::Softmax) {
-    for (int64_t i = 0; i < n; ++i) {
-      row[i] = std::exp(row[i] - max);
-      sum += row[i];
-    }
-    const C scale = C(1) / sum;
-    for (int64_t i = 0; i < n; ++i) row[i] *= scale;
+  for (int64_t k = 0; k < kLanes; ++k) sum += lane[k];
+  return sum;
+}
+
+// Softmax or LogSoftmax of one contiguous row of n values; `in` may be `out`, `scratch` holds
+// n values.
+template <class C>
+void normalize_row(NormKind kind, const C* in, C* out, C* scratch, int64_t n) {
+  const C max = max_of(in, n);
+  C* exps = kind == NormKind::Softmax ? out : scratch;
+  if constexpr (std::is_same_v<C, float>) {
+    map_f32(in, exps, n, [max](float v) { return exp_fast(v - max); });
   } else {
-    for (int64_t i = 0; i < n; ++i) sum += std::exp(row[i] - max);
+    for (int64_t i = 0; i < n; ++i) exps[i] = std::exp(in[i] - max);
+  }
+  const C sum = sum_of(exps, n);
+  if (kind == NormKind::Softmax) {
+    const C scale = C(1) / sum;
+    for (int64_t i = 0; i < n; ++i) out[i] *= scale;
+  } else {
     const C shift = max + std::log(sum);
-    for (int64_t i = 0; i < n; ++i) row[i] -= shift;
+    for (int64_t i = 0; i < n; ++i) out[i] = in[i] - shift;
+  }
+}
+
+// out[i] = exp(in[i]) for n values (in may be out).
+template <class C>
+void exp_values(const C* in, C* out, int64_t n) {
+  if constexpr (std::is_same_v<C, float>) {
+    map_f32(in, out, n, [](float v) { return exp_fast(v); });
+  } else {
+    for (int64_t i = 0; i < n; ++i) out[i] = std::exp(in[i]);
+  }
+}
+
+// The same for `width` adjacent lines held as panel[r * width + b], r < n, in place; the loops
+// run across the lines so they vectorize. `exps` holds n * width values, `max` and `sum` width.
+template <class C>
+void normalize_columns(NormKind kind, C* panel, C* exps, int64_t n, int64_t width, C* max,
+                       C* sum) {
+  for (int64_t b = 0; b < width; ++b) {
+    max[b] = panel[b];
+    sum[b] = 0;
+  }
+  for (int64_t r = 1; r < n; ++r) {
+    const C* line = panel + r * width;
+    for (int64_t b = 0; b < width; ++b) max[b] = line[b] > max[b] ? line[b] : max[b];
+  }
+  for (int64_t r = 0; r < n; ++r) {
+    for (int64_t b = 0; b < width; ++b) panel[r * width + b] -= max[b];
+  }
+  if (kind == NormKind::Softmax) exps = panel;
+  exp_values(panel, exps, n * width);
+  for (int64_t r = 0; r < n; ++r) {
+    for (int64_t b = 0; b < width; ++b) sum[b] += exps[r * width + b];
+  }
+  if (kind == NormKind::Softmax) {
+    for (int64_t b = 0; b < width; ++b) sum[b] = C(1) / sum[b];
+    for (int64_t r = 0; r < n; ++r) {
+      for (int64_t b = 0; b < width; ++b) panel[r * width + b] *= sum[b];
+    }
+  } else {
+    for (int64_t b = 0; b < width; ++b) sum[b] = std::log(sum[b]);
+    for (int64_t r = 0; r < n; ++r) {
+      for (int64_t b = 0; b < width; ++b) panel[r * width + b] -= sum[b];
+    }
   }
 }
 
@@ -435,6 +506,77 @@ AxisView norm_view(const Node& node, int64_t opset, const Shape& shape) {
   return v;
 }
 
+// Softmax / LogSoftmax: contiguous rows (inner == 1) one at a time; otherwise panels of up to
+// kPanel adjacent lines, gathered so each row of the panel is contiguous.
+template <class T>
+void softmax(const ComputeContext& ctx, NormKind kind, const AxisView& v, const T* x, T* y) {
+  using C = compute_t<T>;
+  const int64_t n = v.len;
+  if (v.inner == 1) {
+    parallel(ctx, v.outer, std::max<int64_t>(1, kCostlyGrain / n), [&](int64_t begin, int64_t end) {
+      std::vector<C> row, scratch(static_cast<size_t>(n));
+      if constexpr (!std::is_same_v<T, C>) row.resize(size_t(n));
+      for (int64_t o = begin; o < end; ++o) {
+        if constexpr (std::is_same_v<T, C>) {
+          normalize_row(kind, x + o * n, y + o * n, scratch.data(), n);
+        } else {  // float16: through float
+          for (int64_t i = 0; i < n; ++i) row[size_t(i)] = load(x[o * n + i]);
+          normalize_row(kind, row.data(), row.data(), scratch.data(), n);
+          for (int64_t i = 0; i < n; ++i) y[o * n + i] = store<T>(row[size_t(i)]);
+        }
+      }
+    });
+    return;
+  }
+  constexpr int64_t kPanel = 64;
+  const int64_t panels_per_outer = (v.inner + kPanel - 1) / kPanel;
+  parallel(ctx, v.outer * panels_per_outer, std::max<int64_t>(1, kCostlyGrain / (n * kPanel)),
+           [&](int64_t begin, int64_t end) {
+    std::vector<C> panel(size_t(n * kPanel)), exps(size_t(n * kPanel));
+    C max[kPanel], sum[kPanel];
+    for (int64_t task = begin; task < end; ++task) {
+      const int64_t o = task / panels_per_outer;
+      const int64_t i0 = (task % panels_per_outer) * kPanel;
+      const int64_t width = std::min(kPanel, v.inner - i0);
+      const int64_t start = o * n * v.inner + i0;
+      for (int64_t r = 0; r < n; ++r) {
+        for (int64_t b = 0; b < width; ++b) {
+          panel[size_t(r * width + b)] = load(x[start + r * v.inner + b]);
+        }
+      }
+      normalize_columns(kind, panel.data(), exps.data(), n, width, max, sum);
+      for (int64_t r = 0; r < n; ++r) {
+        for (int64_t b = 0; b < width; ++b) {
+          y[start + r * v.inner + b] = store<T>(panel[size_t(r * width + b)]);
+        }
+      }
+    }
+  });
+}
+
+// Hardmax: 1 at the first maximum of each line, 0 elsewhere.
+template <class T>
+void hardmax(const ComputeContext& ctx, const AxisView& v, const T* x, T* y) {
+  parallel(ctx, v.outer * v.inner, std::max<int64_t>(1, kCheapGrain / v.len),
+           [&](int64_t begin, int64_t end) {
+    for (int64_t line = begin; line < end; ++line) {
+      const int64_t start = (line / v.inner) * v.len * v.inner + line % v.inner;
+      int64_t argmax = 0;
+      compute_t<T> max = load(x[start]);
+      for (int64_t r = 1; r < v.len; ++r) {
+        const compute_t<T> value = load(x[start + r * v.inner]);
+        if (value > max) {
+          max = value;
+          argmax = r;
+        }
+      }
+      for (int64_t r = 0; r < v.len; ++r) {
+        y[start + r * v.inner] = store<T>(compute_t<T>(r == argmax ? 1 : 0));
+      }
+    }
+  });
+}
+
 OpDef norm_op(NormKind kind) {
   OpDef def;
   def.infer = [](InferContext& ctx) {
@@ -449,20 +591,10 @@ OpDef norm_op(NormKind kind) {
     if (in.numel() == 0) return;
     dispatch_types<kFloat>(ctx, in.dtype(), [&](auto tag) {
       using T = decltype(tag);
-      using C = compute_t<T>;
       const T* x = in.data<T>();
       T* y = ctx.output(0).data<T>();
-      // Each task normalizes one (outer, inner) line, gathered into a contiguous scratch row.
-      parallel(ctx, v.outer * v.inner, std::max<int64_t>(1, kCostlyGrain / v.len),
-               [&](int64_t begin, int64_t end) {
-        std::vector<C> row(size_t(v.len));
-        for (int64_t task = begin; task < end; ++task) {
-          const int64_t start = (task / v.inner) * v.len * v.inner + task % v.inner;
-          for (int64_t r = 0; r < v.len; ++r) row[size_t(r)] = load(x[start + r * v.inner]);
-          normalize_row(kind, row.data(), v.len);
-          for (int64_t r = 0; r < v.len; ++r) y[start + r * v.inner] = store<T>(row[size_t(r)]);
-        }
-      });
+      if (kind == NormKind::Hardmax) hardmax(ctx, v, x, y);
+      else softmax(ctx, kind, v, x, y);
     });
   };
   return def;

@@ -225,30 +225,30 @@ std::vector<double> interpolation_coeffs(const ResizeParams& p, double ratio, do
 // positions beyond the input.
 double source_coordinate(const ResizeParams& p, size_t d, int64_t o, int64_t in, int64_t out,
                          bool& outside) {
-  const double scale = p.scales[d];
-  const double x = double(o);
-  // The reference uses the unrounded output length scale * in where the formulas need one.
-  const double out_length = scale * double(in);
+  const float scale = static_cast<float>(p.scales[d]);
+  const float x = static_cast<float>(o);
+  const float in_f = static_cast<float>(in);
+  const float out_length = scale * in_f;
   const std::string& mode = p.coordinate_mode;
   outside = false;
-  if (mode == "half_pixel") return (x + 0.5) / scale - 0.5;
+  if (mode == "half_pixel") return (x + 0.5f) / scale - 0.5f;
   if (mode == "asymmetric") return x / scale;
-  if (mode == "tf_half_pixel_for_nn") return (x + 0.5) / scale;
-  if (mode == "pytorch_half_pixel") return out_length == 1 ? -0.5 : (x + 0.5) / scale - 0.5;
+  if (mode == "tf_half_pixel_for_nn") return (x + 0.5f) / scale;
+  if (mode == "pytorch_half_pixel") return out > 1 ? (x + 0.5f) / scale - 0.5f : 0.0f;
   if (mode == "align_corners") {
-    return out_length == 1 ? 0.0 : x * double(in - 1) / (out_length - 1);
+    return out_length == 1 ? 0.0f : x * (in_f - 1) / (out_length - 1);
   }
   if (mode == "half_pixel_symmetric") {
-    const double adjustment = double(out) / out_length;
-    const double offset = double(in) / 2 * (1 - adjustment);
-    return offset + (x + 0.5) / scale - 0.5;
+    const float adjustment = static_cast<float>(out) / out_length;
+    const float offset = in_f / 2 * (1 - adjustment);
+    return offset + (x + 0.5f) / scale - 0.5f;
   }
   // tf_crop_and_resize
-  const double start = p.roi_start[d], end = p.roi_end[d];
-  const double coord = (out_length == 1 ? (end - start) * double(in - 1) / 2
-                                        : x * (end - start) * double(in - 1) / (out_length - 1)) +
-                       start * double(in - 1);
-  outside = coord < 0 || coord > double(in - 1);
+  const float start = static_cast<float>(p.roi_start[d]), end = static_cast<float>(p.roi_end[d]);
+  const float coord = (out_length == 1 ? (end - start) * (in_f - 1) / 2
+                                        : x * (end - start) * (in_f - 1) / (out_length - 1)) +
+                       start * (in_f - 1);
+  outside = coord < 0 || coord > in_f - 1;
   return coord;
 }
 
@@ -260,17 +260,20 @@ int64_t nearest_index(const ResizeParams& p, double coord, double scale) {
   if (coord == base) return static_cast<int64_t>(base);
   const double frac = coord - base;
   bool up = false;
-  if (p.nearest_mode == "round_prefer_floor") up = frac > 0.5;
-  else if (p.nearest_mode == "round_prefer_ceil") up = frac >= 0.5;
-  else up = p.nearest_mode == "ceil";
+  if (p.nearest_mode == "round_prefer_floor")
+    up = frac > 0.5;
+  else if (p.nearest_mode == "round_prefer_ceil")
+    up = frac >= 0.5;
+  else
+    up = p.nearest_mode == "ceil";
   return static_cast<int64_t>(base) + (up ? 1 : 0);
 }
 
 AxisPlan axis_plan(const ResizeParams& p, size_t d, int64_t in, int64_t out) {
   AxisPlan plan;
   const double scale = p.scales[d];
-  const bool cropped = p.coordinate_mode == "tf_crop_and_resize" &&
-                       (p.roi_start[d] != 0.0 || p.roi_end[d] != 1.0);
+  const bool cropped =
+      p.coordinate_mode == "tf_crop_and_resize" && (p.roi_start[d] != 0.0 || p.roi_end[d] != 1.0);
   plan.identity = in == out && std::abs(scale - 1.0) < 1e-9 && !cropped;
   if (plan.identity) return plan;
   const bool nearest = p.mode == "nearest";
@@ -278,7 +281,8 @@ AxisPlan axis_plan(const ResizeParams& p, size_t d, int64_t in, int64_t out) {
     bool outside = false;
     const double coord = source_coordinate(p, d, o, in, out, outside);
     if (nearest) {
-      plan.index.push_back(outside ? -1 : std::clamp<int64_t>(nearest_index(p, coord, scale), 0, in - 1));
+      plan.index.push_back(
+          outside ? -1 : std::clamp<int64_t>(nearest_index(p, coord, scale), 0, in - 1));
       plan.weight.push_back(1.0);
       continue;
     }
@@ -353,7 +357,9 @@ void gather_nearest(const ComputeContext& ctx, const ResizeState& s) {
     dst[0] = src[0];
     return;
   }
-  auto source = [&](size_t d, int64_t o) { return s.axes[d].identity ? o : s.axes[d].index[size_t(o)]; };
+  auto source = [&](size_t d, int64_t o) {
+    return s.axes[d].identity ? o : s.axes[d].index[size_t(o)];
+  };
   const std::vector<int64_t> in_strides = contiguous_strides(in);
   const int64_t width = out[rank - 1];
   const int64_t rows = width == 0 ? 0 : shape_numel(out) / width;
@@ -423,21 +429,19 @@ void interpolate(const ComputeContext& ctx, const ResizeState& s) {
 void resize_compute(const ComputeContext& ctx) {
   const auto& s = ctx.state<ResizeState>();
   if (s.params.mode == "nearest") {
-    dispatch_dtype(ctx.input(0).dtype(), "Resize", [&](auto tag) {
-      gather_nearest<decltype(tag)>(ctx, s);
-    });
+    dispatch_dtype(ctx.input(0).dtype(), "Resize",
+                   [&](auto tag) { gather_nearest<decltype(tag)>(ctx, s); });
     return;
   }
-  dispatch_float(ctx.input(0).dtype(), "Resize", [&](auto tag) {
-    interpolate<decltype(tag)>(ctx, s);
-  });
+  dispatch_float(ctx.input(0).dtype(), "Resize",
+                 [&](auto tag) { interpolate<decltype(tag)>(ctx, s); });
 }
 
 }  // namespace
 
 void register_resize_ops(OpRegistry& r) {
-  r.add("", "Resize", OpDef{resize_infer, resize_compute, resize_prepare});
-  r.add("", "Upsample", OpDef{resize_infer, resize_compute, resize_prepare});
+  r.add("", "Resize", make_op(resize_infer, resize_compute, resize_prepare));
+  r.add("", "Upsample", make_op(resize_infer, resize_compute, resize_prepare));
 }
 
 }  // namespace nibble

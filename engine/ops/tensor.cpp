@@ -13,10 +13,13 @@
 #include <cstddef>
 #include <cstring>
 #include <functional>
-#include <limits>
 #include <string>
 #include <type_traits>
 #include <vector>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>  // baseline on x86-64: no extra compile flags needed
+#endif
 
 #include "engine/ops/op_registry.h"
 #include "engine/ops/op_util.h"
@@ -32,19 +35,18 @@ using Strides = std::vector<int64_t>;
   throw Error(ErrorKind::InvalidModel, node.describe() + ": " + message);
 }
 
-// ONNX marks an omitted optional output with an empty name.
-bool output_present(const Node& node, size_t i) {
-  return i < node.outputs.size() && node.outputs[i] != kNoValue;
-}
-
 int64_t product(const Shape& shape, size_t begin, size_t end) {
   int64_t p = 1;
   for (size_t d = begin; d < end; ++d) p *= shape[d];
   return p;
 }
 
-uint8_t* bytes_of(Tensor& t) { return static_cast<uint8_t*>(t.raw()); }
-const uint8_t* bytes_of(const Tensor& t) { return static_cast<const uint8_t*>(t.raw()); }
+uint8_t* bytes_of(Tensor& t) {
+  return static_cast<uint8_t*>(t.raw());
+}
+const uint8_t* bytes_of(const Tensor& t) {
+  return static_cast<const uint8_t*>(t.raw());
+}
 
 // Address of element `index` (may be negative relative to `base`, e.g. for negative Slice steps).
 inline const uint8_t* element_at(const uint8_t* base, int64_t index, size_t esize) {
@@ -110,8 +112,7 @@ void dispatch_element_size(size_t esize, F&& f) {
     case 2: f(std::integral_constant<size_t, 2>{}); return;
     case 4: f(std::integral_constant<size_t, 4>{}); return;
     case 8: f(std::integral_constant<size_t, 8>{}); return;
-    default:
-      throw Error(ErrorKind::Internal, "unexpected element size " + std::to_string(esize));
+    default: throw Error(ErrorKind::Internal, "unexpected element size " + std::to_string(esize));
   }
 }
 
@@ -197,6 +198,42 @@ void strided_copy(ThreadPool& pool, uint8_t* dst, const uint8_t* src, size_t esi
   });
 }
 
+// out[r * out_stride + c] = in[r + c * in_stride] for r, c in [0, rows) x [0, cols) (strides in
+// elements of N bytes).
+template <size_t N>
+void transpose_block(uint8_t* out, int64_t out_stride, const uint8_t* in, int64_t in_stride,
+                     int64_t rows, int64_t cols) {
+  constexpr auto n = static_cast<int64_t>(N);
+  int64_t r = 0;
+#if defined(__SSE2__)
+  if constexpr (N == 4) {
+    // 4x4 register transposes; shuffles move bits untouched, so any 4-byte dtype works.
+    for (; r + 4 <= rows; r += 4) {
+      int64_t c = 0;
+      for (; c + 4 <= cols; c += 4) {
+        const uint8_t* src = in + (r + c * in_stride) * n;
+        __m128 v0 = _mm_loadu_ps(reinterpret_cast<const float*>(src));
+        __m128 v1 = _mm_loadu_ps(reinterpret_cast<const float*>(src + in_stride * n));
+        __m128 v2 = _mm_loadu_ps(reinterpret_cast<const float*>(src + 2 * in_stride * n));
+        __m128 v3 = _mm_loadu_ps(reinterpret_cast<const float*>(src + 3 * in_stride * n));
+        _MM_TRANSPOSE4_PS(v0, v1, v2, v3);
+        uint8_t* dst = out + (r * out_stride + c) * n;
+        _mm_storeu_ps(reinterpret_cast<float*>(dst), v0);
+        _mm_storeu_ps(reinterpret_cast<float*>(dst + out_stride * n), v1);
+        _mm_storeu_ps(reinterpret_cast<float*>(dst + 2 * out_stride * n), v2);
+        _mm_storeu_ps(reinterpret_cast<float*>(dst + 3 * out_stride * n), v3);
+      }
+      for (int64_t rr = r; rr < r + 4; ++rr)
+        for (int64_t cc = c; cc < cols; ++cc)
+          std::memcpy(out + (rr * out_stride + cc) * n, in + (rr + cc * in_stride) * n, N);
+    }
+  }
+#endif
+  for (; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c)
+      std::memcpy(out + (r * out_stride + c) * n, in + (r + c * in_stride) * n, N);
+}
+
 // Transpose with the two contiguous dimensions apart: the output's last dimension walks the
 // source with a stride, the source's contiguous dimension `src_contiguous_dim` sits elsewhere in
 // the output. Copying kTile x kTile blocks keeps both sides' cache lines in use.
@@ -204,6 +241,7 @@ template <size_t N>
 void transpose_tiled(ThreadPool& pool, uint8_t* dst, const uint8_t* src, const StridedView& view,
                      size_t src_contiguous_dim) {
   constexpr int64_t kTile = 16;
+  constexpr auto n = static_cast<int64_t>(N);
   const size_t last = view.shape.size() - 1;
   const Strides dst_strides = contiguous_strides(view.shape);
   const int64_t rows = view.shape[src_contiguous_dim];  // contiguous in the source
@@ -222,11 +260,11 @@ void transpose_tiled(ThreadPool& pool, uint8_t* dst, const uint8_t* src, const S
   const int64_t row_tiles = (rows + kTile - 1) / kTile;
   const int64_t tasks = shape_numel(batch_shape) * row_tiles;
 
-  parallel_rows(pool, tasks, kTile * cols * static_cast<int64_t>(N), [&](int64_t begin, int64_t end) {
+  parallel_rows(pool, tasks, kTile * cols * n, [&](int64_t begin, int64_t end) {
     for (int64_t task = begin; task < end; ++task) {
       int64_t batch = task / row_tiles;
       const int64_t row_begin = (task % row_tiles) * kTile;
-      const int64_t row_end = std::min(row_begin + kTile, rows);
+      const int64_t tile_rows = std::min(kTile, rows - row_begin);
       int64_t src_base = 0, dst_base = 0;
       for (size_t d = batch_shape.size(); d-- > 0;) {
         const int64_t i = batch % batch_shape[d];
@@ -235,13 +273,10 @@ void transpose_tiled(ThreadPool& pool, uint8_t* dst, const uint8_t* src, const S
         dst_base += i * batch_dst_strides[d];
       }
       for (int64_t col_begin = 0; col_begin < cols; col_begin += kTile) {
-        const int64_t col_end = std::min(col_begin + kTile, cols);
-        for (int64_t r = row_begin; r < row_end; ++r) {
-          uint8_t* out = dst + (dst_base + r * row_dst_stride) * static_cast<int64_t>(N);
-          const uint8_t* in = element_at(src, src_base + r, N);
-          for (int64_t c = col_begin; c < col_end; ++c)
-            std::memcpy(out + c * static_cast<int64_t>(N), in + c * col_src_stride * static_cast<int64_t>(N), N);
-        }
+        transpose_block<N>(dst + (dst_base + row_begin * row_dst_stride + col_begin) * n,
+                           row_dst_stride,
+                           src + (src_base + row_begin + col_begin * col_src_stride) * n,
+                           col_src_stride, tile_rows, std::min(kTile, cols - col_begin));
       }
     }
   });
@@ -280,8 +315,8 @@ std::vector<int64_t> read_indices(const ComputeContext& ctx, const Tensor& indic
     for (size_t i = 0; i < out.size(); ++i) {
       const int64_t v = static_cast<int64_t>(values[i]);
       if (v < -dim || v >= dim)
-        ctx.fail(std::string(what) + " " + std::to_string(v) + " is out of range for a dimension of size " +
-                 std::to_string(dim));
+        ctx.fail(std::string(what) + " " + std::to_string(v) +
+                 " is out of range for a dimension of size " + std::to_string(dim));
       out[i] = v < 0 ? v + dim : v;
     }
   };
@@ -295,14 +330,34 @@ std::vector<int64_t> read_indices(const ComputeContext& ctx, const Tensor& indic
 
 // A 1-D integer constant (Reshape shape, Tile repeats, ...) as int64 values.
 std::vector<int64_t> int_list(const Node& node, const Tensor& t, const char* what) {
-  if (t.rank() > 1) invalid_node(node, std::string(what) + " must be 1-D, got " + shape_str(t.shape()));
+  if (t.rank() > 1)
+    invalid_node(node, std::string(what) + " must be 1-D, got " + shape_str(t.shape()));
   if (t.dtype() != DType::I64 && t.dtype() != DType::I32)
     invalid_node(node, std::string(what) + " must be int64, got " + dtype_name(t.dtype()));
   return t.to_i64_vector();
 }
 
+// The node's `axis` attribute (or `fallback`) normalized against `rank`.
+size_t axis_attr(const Node& node, int64_t fallback, int64_t rank) {
+  return static_cast<size_t>(normalize_axis(node.attr_int("axis", fallback), rank, node));
+}
+
+// Dimension arithmetic on values a (possibly hostile) model chose: overflow is a model error.
+int64_t checked_mul(const Node& node, int64_t a, int64_t b) {
+  int64_t product;
+  if (__builtin_mul_overflow(a, b, &product)) invalid_node(node, "dimension overflows int64");
+  return product;
+}
+
+int64_t checked_add(const Node& node, int64_t a, int64_t b) {
+  int64_t sum;
+  if (__builtin_add_overflow(a, b, &sum)) invalid_node(node, "dimension overflows int64");
+  return sum;
+}
+
 // Normalizes axes against `rank`, rejecting duplicates.
-std::vector<int64_t> normalize_axes(const std::vector<int64_t>& axes, int64_t rank, const Node& node) {
+std::vector<int64_t> normalize_axes(const std::vector<int64_t>& axes, int64_t rank,
+                                    const Node& node) {
   std::vector<int64_t> out;
   for (int64_t axis : axes) {
     const int64_t a = normalize_axis(axis, rank, node);
@@ -341,12 +396,13 @@ void infer_reshape(InferContext& ctx) {
     } else {
       out[d] = v;
     }
-    known *= out[d];
+    known = checked_mul(ctx.node, known, out[d]);
   }
   const int64_t numel = shape_numel(in);
   if (inferred >= 0) {
     if (known == 0)
-      ctx.fail("cannot infer the -1 dimension of " + shape_str(requested) + " next to a zero dimension");
+      ctx.fail("cannot infer the -1 dimension of " + shape_str(requested) +
+               " next to a zero dimension");
     if (numel % known != 0)
       ctx.fail("cannot reshape " + shape_str(in) + " to " + shape_str(requested));
     out[static_cast<size_t>(inferred)] = numel / known;
@@ -370,22 +426,21 @@ void infer_flatten(InferContext& ctx) {
 void infer_squeeze(InferContext& ctx) {
   const Shape& in = ctx.input_shape(0);
   std::vector<int64_t> axes;
-  bool explicit_axes = false;
   if (ctx.opset < 13) {
-    explicit_axes = ctx.node.has_attr("axes");
-    if (explicit_axes) axes = ctx.node.attr_ints("axes");
+    axes = ctx.node.attr_ints("axes", {});
   } else if (ctx.has_input(1)) {
-    explicit_axes = true;
     axes = int_list(ctx.node, ctx.require_constant(1, "Squeeze axes"), "axes");
   }
   axes = normalize_axes(axes, ctx.input_rank(0), ctx.node);
 
+  // No axes (absent or empty, as in ONNX Runtime) squeezes every unit dimension.
   Shape out;
   for (size_t d = 0; d < in.size(); ++d) {
     const bool listed = std::find(axes.begin(), axes.end(), static_cast<int64_t>(d)) != axes.end();
     if (listed && in[d] != 1)
-      ctx.fail("cannot squeeze dimension " + std::to_string(d) + " of size " + std::to_string(in[d]));
-    if (listed || (!explicit_axes && in[d] == 1)) continue;
+      ctx.fail("cannot squeeze dimension " + std::to_string(d) + " of size " +
+               std::to_string(in[d]));
+    if (listed || (axes.empty() && in[d] == 1)) continue;
     out.push_back(in[d]);
   }
   ctx.set_output(0, ctx.input_dtype(0), out);
@@ -411,7 +466,8 @@ void infer_unsqueeze(InferContext& ctx) {
   ctx.set_output(0, ctx.input_dtype(0), out);
 }
 
-// ---- Transpose, DepthToSpace, SpaceToDepth -------------------------------------------------------
+// ---- Transpose, DepthToSpace, SpaceToDepth
+// -------------------------------------------------------
 
 std::vector<int64_t> transpose_perm(const Node& node, int64_t rank) {
   std::vector<int64_t> perm;
@@ -463,9 +519,11 @@ void infer_depth_to_space(InferContext& ctx) {
   const Shape& in = ctx.input_shape(0);
   const int64_t b = block_size(ctx.node);
   depth_to_space_crd(ctx.node);
-  if (in[1] % (b * b) != 0)
+  if (in[1] % checked_mul(ctx.node, b, b) != 0)
     ctx.fail("channels " + std::to_string(in[1]) + " are not divisible by blocksize^2");
-  ctx.set_output(0, ctx.input_dtype(0), {in[0], in[1] / (b * b), in[2] * b, in[3] * b});
+  ctx.set_output(
+      0, ctx.input_dtype(0),
+      {in[0], in[1] / (b * b), checked_mul(ctx.node, in[2], b), checked_mul(ctx.node, in[3], b)});
 }
 
 void compute_depth_to_space(const ComputeContext& ctx) {
@@ -475,8 +533,8 @@ void compute_depth_to_space(const ComputeContext& ctx) {
   // Channel index = (bh * b + bw) * C' + c for DCR, (c * b + bh) * b + bw for CRD.
   const bool crd = depth_to_space_crd(ctx.node);
   const Shape split = crd ? Shape{n, c, b, b, h, w} : Shape{n, b, b, c, h, w};
-  const std::vector<int64_t> perm = crd ? std::vector<int64_t>{0, 1, 4, 2, 5, 3}
-                                        : std::vector<int64_t>{0, 3, 4, 1, 5, 2};
+  const std::vector<int64_t> perm =
+      crd ? std::vector<int64_t>{0, 1, 4, 2, 5, 3} : std::vector<int64_t>{0, 3, 4, 1, 5, 2};
   transpose_bytes(ctx.pool(), bytes_of(ctx.output(0)), bytes_of(in), dtype_size(in.dtype()), split,
                   perm);
 }
@@ -486,8 +544,11 @@ void infer_space_to_depth(InferContext& ctx) {
   const Shape& in = ctx.input_shape(0);
   const int64_t b = block_size(ctx.node);
   if (in[2] % b != 0 || in[3] % b != 0)
-    ctx.fail("spatial size " + shape_str(in) + " is not divisible by blocksize " + std::to_string(b));
-  ctx.set_output(0, ctx.input_dtype(0), {in[0], in[1] * b * b, in[2] / b, in[3] / b});
+    ctx.fail("spatial size " + shape_str(in) + " is not divisible by blocksize " +
+             std::to_string(b));
+  ctx.set_output(
+      0, ctx.input_dtype(0),
+      {in[0], checked_mul(ctx.node, in[1], checked_mul(ctx.node, b, b)), in[2] / b, in[3] / b});
 }
 
 void compute_space_to_depth(const ComputeContext& ctx) {
@@ -498,7 +559,8 @@ void compute_space_to_depth(const ComputeContext& ctx) {
                   {n, c, h, b, w, b}, {0, 3, 5, 1, 2, 4});
 }
 
-// ---- Concat, Split --------------------------------------------------------------------------------
+// ---- Concat, Split
+// --------------------------------------------------------------------------------
 
 void infer_concat(InferContext& ctx) {
   if (ctx.num_inputs() == 0) ctx.fail("needs at least one input");
@@ -513,8 +575,8 @@ void infer_concat(InferContext& ctx) {
     ctx.require_input(i);
     const Shape& s = ctx.input_shape(i);
     if (ctx.input_dtype(i) != dtype)
-      ctx.fail("input " + std::to_string(i) + " is " + dtype_name(ctx.input_dtype(i)) + ", input 0 is " +
-               dtype_name(dtype));
+      ctx.fail("input " + std::to_string(i) + " is " + dtype_name(ctx.input_dtype(i)) +
+               ", input 0 is " + dtype_name(dtype));
     bool compatible = static_cast<int64_t>(s.size()) == rank;
     for (size_t d = 0; compatible && d < s.size(); ++d) compatible = d == axis || s[d] == out[d];
     if (!compatible)
@@ -527,7 +589,8 @@ void infer_concat(InferContext& ctx) {
 
 void compute_concat(const ComputeContext& ctx) {
   Tensor& out = ctx.output(0);
-  const auto axis = static_cast<size_t>(normalize_axis(ctx.node.attr_int("axis"), out.rank(), ctx.node));
+  const auto axis =
+      static_cast<size_t>(normalize_axis(ctx.node.attr_int("axis"), out.rank(), ctx.node));
   const auto esize = static_cast<int64_t>(dtype_size(out.dtype()));
   const int64_t outer = product(out.shape(), 0, axis);
   const int64_t inner_bytes = product(out.shape(), axis + 1, out.shape().size()) * esize;
@@ -552,7 +615,8 @@ void compute_concat(const ComputeContext& ctx) {
       for (size_t i = 0; i < ctx.num_inputs(); ++i)
         if (block_bytes[i] > 0)
           std::memcpy(dst + row * out_row_bytes + block_offset[i],
-                      bytes_of(ctx.input(i)) + row * block_bytes[i], static_cast<size_t>(block_bytes[i]));
+                      bytes_of(ctx.input(i)) + row * block_bytes[i],
+                      static_cast<size_t>(block_bytes[i]));
   });
 }
 
@@ -560,7 +624,7 @@ void infer_split(InferContext& ctx) {
   const Shape& in = ctx.input_shape(0);
   const int64_t rank = ctx.input_rank(0);
   if (rank == 0) ctx.fail("cannot split a scalar");
-  const auto axis = static_cast<size_t>(normalize_axis(ctx.node.attr_int("axis", 0), rank, ctx.node));
+  const auto axis = axis_attr(ctx.node, 0, rank);
   const int64_t dim = in[axis];
   const auto outputs = static_cast<int64_t>(ctx.num_outputs());
 
@@ -577,20 +641,20 @@ void infer_split(InferContext& ctx) {
     // Equal chunks of ceil(dim / parts); the last one takes what is left.
     const int64_t chunk = (dim + parts - 1) / parts;
     if (chunk * (parts - 1) > dim)
-      ctx.fail("cannot split a dimension of " + std::to_string(dim) + " into " + std::to_string(parts) +
-               " chunks");
+      ctx.fail("cannot split a dimension of " + std::to_string(dim) + " into " +
+               std::to_string(parts) + " chunks");
     sizes.assign(static_cast<size_t>(parts), chunk);
     sizes.back() = dim - chunk * (parts - 1);
   } else {
     if (outputs == 0 || dim % outputs != 0)
-      ctx.fail("cannot split a dimension of " + std::to_string(dim) + " into " + std::to_string(outputs) +
-               " equal parts");
+      ctx.fail("cannot split a dimension of " + std::to_string(dim) + " into " +
+               std::to_string(outputs) + " equal parts");
     sizes.assign(static_cast<size_t>(outputs), dim / outputs);
   }
 
   if (static_cast<int64_t>(sizes.size()) != outputs)
-    ctx.fail("split has " + std::to_string(sizes.size()) + " entries for " + std::to_string(outputs) +
-             " outputs");
+    ctx.fail("split has " + std::to_string(sizes.size()) + " entries for " +
+             std::to_string(outputs) + " outputs");
   int64_t total = 0;
   for (int64_t s : sizes) {
     if (s < 0) ctx.fail("split " + shape_str(sizes) + " has a negative size");
@@ -599,8 +663,8 @@ void infer_split(InferContext& ctx) {
   if (total != dim)
     ctx.fail("split " + shape_str(sizes) + " does not add up to dimension " + std::to_string(axis) +
              " of " + shape_str(in));
+  // Omitted outputs are typed too: the executor then hands compute a scratch tensor for them.
   for (size_t i = 0; i < ctx.num_outputs(); ++i) {
-    if (!ctx.has_output(i)) ctx.fail("output " + std::to_string(i) + " is omitted");
     Shape out = in;
     out[axis] = sizes[i];
     ctx.set_output(i, ctx.input_dtype(0), out);
@@ -609,7 +673,7 @@ void infer_split(InferContext& ctx) {
 
 void compute_split(const ComputeContext& ctx) {
   const Tensor& in = ctx.input(0);
-  const auto axis = static_cast<size_t>(normalize_axis(ctx.node.attr_int("axis", 0), in.rank(), ctx.node));
+  const auto axis = axis_attr(ctx.node, 0, in.rank());
   const auto esize = static_cast<int64_t>(dtype_size(in.dtype()));
   const int64_t outer = product(in.shape(), 0, axis);
   const int64_t inner_bytes = product(in.shape(), axis + 1, in.shape().size()) * esize;
@@ -637,11 +701,13 @@ void compute_split(const ComputeContext& ctx) {
       for (size_t i = 0; i < outputs.size(); ++i)
         if (block_bytes[i] > 0)
           std::memcpy(bytes_of(*outputs[i]) + row * block_bytes[i],
-                      src + row * in_row_bytes + block_offset[i], static_cast<size_t>(block_bytes[i]));
+                      src + row * in_row_bytes + block_offset[i],
+                      static_cast<size_t>(block_bytes[i]));
   });
 }
 
-// ---- Slice ----------------------------------------------------------------------------------------
+// ---- Slice
+// ----------------------------------------------------------------------------------------
 
 struct SliceDim {
   int64_t start = 0;
@@ -668,8 +734,7 @@ std::vector<SliceDim> resolve_slice(const Node& node, int64_t opset, const Shape
     if (const Tensor* t = read(4, "Slice steps")) steps = int_list(node, *t, "steps");
   }
   const auto rank = static_cast<int64_t>(shape.size());
-  if (ends.size() != starts.size())
-    invalid_node(node, "starts and ends have different lengths");
+  if (ends.size() != starts.size()) invalid_node(node, "starts and ends have different lengths");
   if (axes.empty()) {
     for (size_t i = 0; i < starts.size(); ++i) axes.push_back(static_cast<int64_t>(i));
   }
@@ -708,14 +773,16 @@ std::vector<SliceDim> resolve_slice(const Node& node, int64_t opset, const Shape
 
 void infer_slice(InferContext& ctx) {
   Shape out;
-  for (const SliceDim& d : resolve_slice(ctx.node, ctx.opset, ctx.input_shape(0), constant_reader(ctx)))
+  for (const SliceDim& d :
+       resolve_slice(ctx.node, ctx.opset, ctx.input_shape(0), constant_reader(ctx)))
     out.push_back(d.length);
   ctx.set_output(0, ctx.input_dtype(0), out);
 }
 
 void compute_slice(const ComputeContext& ctx) {
   const Tensor& in = ctx.input(0);
-  const std::vector<SliceDim> dims = resolve_slice(ctx.node, ctx.opset, in.shape(), runtime_reader(ctx));
+  const std::vector<SliceDim> dims =
+      resolve_slice(ctx.node, ctx.opset, in.shape(), runtime_reader(ctx));
   const Strides in_strides = contiguous_strides(in.shape());
   const size_t esize = dtype_size(in.dtype());
   StridedView view;
@@ -730,15 +797,18 @@ void compute_slice(const ComputeContext& ctx) {
                std::move(view));
 }
 
-// ---- Gather, GatherElements, GatherND --------------------------------------------------------------
+// ---- Gather, GatherElements, GatherND
+// --------------------------------------------------------------
 
-void require_index_dtype(const InferContext& ctx, size_t i) { ctx.require_dtype(i, {DType::I32, DType::I64}); }
+void require_index_dtype(const InferContext& ctx, size_t i) {
+  ctx.require_dtype(i, {DType::I32, DType::I64});
+}
 
 void infer_gather(InferContext& ctx) {
   const Shape& data = ctx.input_shape(0);
   if (data.empty()) ctx.fail("data must have rank >= 1");
   require_index_dtype(ctx, 1);
-  const auto axis = static_cast<size_t>(normalize_axis(ctx.node.attr_int("axis", 0), ctx.input_rank(0), ctx.node));
+  const auto axis = axis_attr(ctx.node, 0, ctx.input_rank(0));
   Shape out(data.begin(), data.begin() + static_cast<ptrdiff_t>(axis));
   const Shape& indices = ctx.input_shape(1);
   out.insert(out.end(), indices.begin(), indices.end());
@@ -748,13 +818,13 @@ void infer_gather(InferContext& ctx) {
 
 void compute_gather(const ComputeContext& ctx) {
   const Tensor& data = ctx.input(0);
-  const auto axis = static_cast<size_t>(normalize_axis(ctx.node.attr_int("axis", 0), data.rank(), ctx.node));
+  const auto axis = axis_attr(ctx.node, 0, data.rank());
   const int64_t dim = data.dim(static_cast<int64_t>(axis));
   const std::vector<int64_t> indices = read_indices(ctx, ctx.input(1), dim, "Gather index");
   const auto count = static_cast<int64_t>(indices.size());
   const int64_t outer = product(data.shape(), 0, axis);
-  const int64_t slice_bytes =
-      product(data.shape(), axis + 1, data.shape().size()) * static_cast<int64_t>(dtype_size(data.dtype()));
+  const int64_t slice_bytes = product(data.shape(), axis + 1, data.shape().size()) *
+                              static_cast<int64_t>(dtype_size(data.dtype()));
   const uint8_t* src = bytes_of(data);
   uint8_t* dst = bytes_of(ctx.output(0));
   if (slice_bytes == 0) return;
@@ -770,7 +840,8 @@ void compute_gather(const ComputeContext& ctx) {
 
 // GatherElements/ScatterElements: indices has the data's rank and may be smaller than the data
 // along every axis but `axis` (ONNX Runtime's rule, which keeps every access in bounds).
-void check_element_indices(const InferContext& ctx, const Shape& data, const Shape& indices, size_t axis) {
+void check_element_indices(const InferContext& ctx, const Shape& data, const Shape& indices,
+                           size_t axis) {
   if (indices.size() != data.size())
     ctx.fail("indices " + shape_str(indices) + " must have the rank of data " + shape_str(data));
   for (size_t d = 0; d < data.size(); ++d)
@@ -797,7 +868,7 @@ void infer_gather_elements(InferContext& ctx) {
   const Shape& data = ctx.input_shape(0);
   if (data.empty()) ctx.fail("data must have rank >= 1");
   require_index_dtype(ctx, 1);
-  const auto axis = static_cast<size_t>(normalize_axis(ctx.node.attr_int("axis", 0), ctx.input_rank(0), ctx.node));
+  const auto axis = axis_attr(ctx.node, 0, ctx.input_rank(0));
   check_element_indices(ctx, data, ctx.input_shape(1), axis);
   ctx.set_output(0, ctx.input_dtype(0), ctx.input_shape(1));
 }
@@ -806,7 +877,7 @@ void compute_gather_elements(const ComputeContext& ctx) {
   const Tensor& data = ctx.input(0);
   const Tensor& indices_t = ctx.input(1);
   if (indices_t.numel() == 0) return;
-  const auto axis = static_cast<size_t>(normalize_axis(ctx.node.attr_int("axis", 0), data.rank(), ctx.node));
+  const auto axis = axis_attr(ctx.node, 0, data.rank());
   const std::vector<int64_t> indices =
       read_indices(ctx, indices_t, data.dim(static_cast<int64_t>(axis)), "GatherElements index");
   const Strides strides = contiguous_strides(data.shape());
@@ -826,7 +897,8 @@ int64_t batch_dims_of(const Node& node, const Shape& data, const Shape& indices)
   const int64_t b = node.attr_int("batch_dims", 0);
   const auto limit = static_cast<int64_t>(std::min(data.size(), indices.size()));
   if (b < 0 || b >= limit)
-    invalid_node(node, "batch_dims " + std::to_string(b) + " must be in [0, " + std::to_string(limit) + ")");
+    invalid_node(
+        node, "batch_dims " + std::to_string(b) + " must be in [0, " + std::to_string(limit) + ")");
   for (size_t d = 0; d < static_cast<size_t>(b); ++d)
     if (data[d] != indices[d])
       invalid_node(node, "batch dimensions of data " + shape_str(data) + " and indices " +
@@ -842,21 +914,24 @@ void infer_gather_nd(InferContext& ctx) {
   const auto b = static_cast<size_t>(batch_dims_of(ctx.node, data, indices));
   const int64_t depth = indices.back();
   if (depth < 0 || depth > static_cast<int64_t>(data.size() - b))
-    ctx.fail("indices " + shape_str(indices) + " index too many dimensions of data " + shape_str(data));
+    ctx.fail("indices " + shape_str(indices) + " index too many dimensions of data " +
+             shape_str(data));
   Shape out(indices.begin(), indices.end() - 1);
   out.insert(out.end(), data.begin() + static_cast<ptrdiff_t>(b) + depth, data.end());
   ctx.set_output(0, ctx.input_dtype(0), out);
 }
 
 // Element offsets of the slices selected by GatherND/ScatterND index tuples, validated.
-std::vector<int64_t> nd_offsets(const ComputeContext& ctx, const Shape& data, const Tensor& indices, size_t b) {
+std::vector<int64_t> nd_offsets(const ComputeContext& ctx, const Shape& data, const Tensor& indices,
+                                size_t b) {
   const auto depth = static_cast<size_t>(indices.shape().back());
   const std::vector<int64_t> raw = indices.to_i64_vector();
   const Strides strides = contiguous_strides(data);
   // Tuples are grouped by batch; batch i starts at element i * strides[b - 1] of the data.
   const int64_t batch_stride = b > 0 ? strides[b - 1] : 0;
   const int64_t tuples = product(indices.shape(), 0, indices.shape().size() - 1);
-  const int64_t tuples_per_batch = std::max<int64_t>(1, product(indices.shape(), b, indices.shape().size() - 1));
+  const int64_t tuples_per_batch =
+      std::max<int64_t>(1, product(indices.shape(), b, indices.shape().size() - 1));
   std::vector<int64_t> offsets(static_cast<size_t>(tuples));
   for (int64_t t = 0; t < tuples; ++t) {
     int64_t offset = (t / tuples_per_batch) * batch_stride;
@@ -864,8 +939,8 @@ std::vector<int64_t> nd_offsets(const ComputeContext& ctx, const Shape& data, co
       const int64_t dim = data[b + k];
       int64_t v = raw[static_cast<size_t>(t) * depth + k];
       if (v < -dim || v >= dim)
-        ctx.fail("index " + std::to_string(v) + " is out of range for dimension " + std::to_string(b + k) +
-                 " of size " + std::to_string(dim));
+        ctx.fail("index " + std::to_string(v) + " is out of range for dimension " +
+                 std::to_string(b + k) + " of size " + std::to_string(dim));
       if (v < 0) v += dim;
       offset += v * strides[b + k];
     }
@@ -890,7 +965,8 @@ void compute_gather_nd(const ComputeContext& ctx) {
                 static_cast<size_t>(slice * esize));
 }
 
-// ---- ScatterElements, ScatterND -------------------------------------------------------------------
+// ---- ScatterElements, ScatterND
+// -------------------------------------------------------------------
 
 enum class Reduction { None, Add, Mul, Max, Min };
 
@@ -910,8 +986,10 @@ T apply_reduction(Reduction r, T current, T update) {
     return from_float<Half>(apply_reduction<float>(r, to_float(current), to_float(update)));
   } else if constexpr (std::is_same_v<T, bool>) {
     switch (r) {
-      case Reduction::Add: case Reduction::Max: return current || update;
-      case Reduction::Mul: case Reduction::Min: return current && update;
+      case Reduction::Add:
+      case Reduction::Max: return current || update;
+      case Reduction::Mul:
+      case Reduction::Min: return current && update;
       case Reduction::None: break;
     }
     return update;
@@ -932,7 +1010,7 @@ void infer_scatter_elements(InferContext& ctx) {
   if (data.empty()) ctx.fail("data must have rank >= 1");
   require_index_dtype(ctx, 1);
   reduction_of(ctx.node);
-  const auto axis = static_cast<size_t>(normalize_axis(ctx.node.attr_int("axis", 0), ctx.input_rank(0), ctx.node));
+  const auto axis = axis_attr(ctx.node, 0, ctx.input_rank(0));
   check_element_indices(ctx, data, ctx.input_shape(1), axis);
   if (ctx.input_shape(2) != ctx.input_shape(1))
     ctx.fail("updates " + shape_str(ctx.input_shape(2)) + " must have the shape of indices " +
@@ -948,7 +1026,7 @@ void compute_scatter_elements(const ComputeContext& ctx) {
   Tensor& out = ctx.output(0);
   parallel_copy(ctx.pool(), bytes_of(out), bytes_of(data), static_cast<int64_t>(data.nbytes()));
   if (indices_t.numel() == 0) return;
-  const auto axis = static_cast<size_t>(normalize_axis(ctx.node.attr_int("axis", 0), data.rank(), ctx.node));
+  const auto axis = axis_attr(ctx.node, 0, data.rank());
   const std::vector<int64_t> indices =
       read_indices(ctx, indices_t, data.dim(static_cast<int64_t>(axis)), "ScatterElements index");
   const Strides strides = contiguous_strides(data.shape());
@@ -973,11 +1051,13 @@ void infer_scatter_nd(InferContext& ctx) {
   if (data.empty() || indices.empty()) ctx.fail("data and indices must have rank >= 1");
   const int64_t depth = indices.back();
   if (depth < 0 || depth > static_cast<int64_t>(data.size()))
-    ctx.fail("indices " + shape_str(indices) + " index too many dimensions of data " + shape_str(data));
+    ctx.fail("indices " + shape_str(indices) + " index too many dimensions of data " +
+             shape_str(data));
   Shape expected(indices.begin(), indices.end() - 1);
   expected.insert(expected.end(), data.begin() + depth, data.end());
   if (ctx.input_shape(2) != expected)
-    ctx.fail("updates " + shape_str(ctx.input_shape(2)) + " must have shape " + shape_str(expected));
+    ctx.fail("updates " + shape_str(ctx.input_shape(2)) + " must have shape " +
+             shape_str(expected));
   if (ctx.input_dtype(2) != ctx.input_dtype(0)) ctx.fail("updates must have the dtype of data");
   ctx.set_output(0, ctx.input_dtype(0), data);
 }
@@ -1004,18 +1084,20 @@ void compute_scatter_nd(const ComputeContext& ctx) {
   });
 }
 
-// ---- Tile, Expand -----------------------------------------------------------------------------------
+// ---- Tile, Expand
+// -----------------------------------------------------------------------------------
 
 void infer_tile(InferContext& ctx) {
   const Shape& in = ctx.input_shape(0);
   const std::vector<int64_t> repeats =
       int_list(ctx.node, ctx.require_constant(1, "Tile repeats"), "repeats");
   if (repeats.size() != in.size())
-    ctx.fail("repeats has " + std::to_string(repeats.size()) + " entries for input " + shape_str(in));
+    ctx.fail("repeats has " + std::to_string(repeats.size()) + " entries for input " +
+             shape_str(in));
   Shape out;
   for (size_t d = 0; d < in.size(); ++d) {
     if (repeats[d] < 0) ctx.fail("repeats " + shape_str(repeats) + " has a negative entry");
-    out.push_back(in[d] * repeats[d]);
+    out.push_back(checked_mul(ctx.node, in[d], repeats[d]));
   }
   ctx.set_output(0, ctx.input_dtype(0), out);
 }
@@ -1035,7 +1117,8 @@ void compute_tile(const ComputeContext& ctx) {
 }
 
 void infer_expand(InferContext& ctx) {
-  const std::vector<int64_t> shape = int_list(ctx.node, ctx.require_constant(1, "Expand shape"), "shape");
+  const std::vector<int64_t> shape =
+      int_list(ctx.node, ctx.require_constant(1, "Expand shape"), "shape");
   for (int64_t d : shape)
     if (d < 0) ctx.fail("shape " + shape_str(shape) + " has a negative dimension");
   ctx.set_output(0, ctx.input_dtype(0), broadcast_shapes(ctx.input_shape(0), shape));
@@ -1048,7 +1131,8 @@ void compute_expand(const ComputeContext& ctx) {
                {out.shape(), broadcast_strides(in.shape(), out.shape().size())});
 }
 
-// ---- Pad --------------------------------------------------------------------------------------------
+// ---- Pad
+// --------------------------------------------------------------------------------------------
 
 enum class PadMode { Constant, Reflect, Edge, Wrap };
 
@@ -1097,11 +1181,13 @@ PadSpec resolve_pad(const Node& node, int64_t opset, const Shape& shape, const I
     const auto d = static_cast<size_t>(axes[i]);
     spec.before[d] = pads[i];
     spec.after[d] = pads[i + axes.size()];
-    if (shape[d] + spec.before[d] + spec.after[d] < 0)
-      invalid_node(node, "pads " + shape_str(pads) + " crop more than dimension " + std::to_string(d) +
-                             " holds");
-    if (spec.mode != PadMode::Constant && shape[d] == 0 && (spec.before[d] > 0 || spec.after[d] > 0))
-      invalid_node(node, "cannot pad the empty dimension " + std::to_string(d) + " in mode " + mode);
+    if (checked_add(node, checked_add(node, shape[d], spec.before[d]), spec.after[d]) < 0)
+      invalid_node(node, "pads " + shape_str(pads) + " crop more than dimension " +
+                             std::to_string(d) + " holds");
+    if (spec.mode != PadMode::Constant && shape[d] == 0 &&
+        (spec.before[d] > 0 || spec.after[d] > 0))
+      invalid_node(node,
+                   "cannot pad the empty dimension " + std::to_string(d) + " in mode " + mode);
   }
   return spec;
 }
@@ -1110,7 +1196,8 @@ void infer_pad(InferContext& ctx) {
   const Shape& in = ctx.input_shape(0);
   const PadSpec spec = resolve_pad(ctx.node, ctx.opset, in, constant_reader(ctx));
   if (ctx.opset >= 11 && ctx.has_input(2)) {
-    if (ctx.input_dtype(2) != ctx.input_dtype(0)) ctx.fail("constant_value must have the dtype of data");
+    if (ctx.input_dtype(2) != ctx.input_dtype(0))
+      ctx.fail("constant_value must have the dtype of data");
     if (shape_numel(ctx.input_shape(2)) != 1) ctx.fail("constant_value must hold one element");
   }
   Shape out;
@@ -1141,6 +1228,7 @@ void compute_pad(const ComputeContext& ctx) {
   if (out.numel() == 0) return;
   const PadSpec spec = resolve_pad(ctx.node, ctx.opset, in.shape(), runtime_reader(ctx));
   const size_t esize = dtype_size(in.dtype());
+  const auto element_bytes = static_cast<int64_t>(esize);  // for pointer arithmetic
 
   // The constant, as the bytes of one element (zeros when absent).
   std::vector<uint8_t> fill(esize, 0);
@@ -1169,7 +1257,7 @@ void compute_pad(const ComputeContext& ctx) {
   const int64_t copy_begin = std::clamp<int64_t>(before, 0, out_cols);
   const int64_t copy_end = std::clamp<int64_t>(before + in_cols, 0, out_cols);
   const int64_t rows = out.numel() / out_cols;
-  const int64_t row_bytes = out_cols * static_cast<int64_t>(esize);
+  const int64_t row_bytes = out_cols * element_bytes;
   const uint8_t* src = bytes_of(in);
   uint8_t* dst = bytes_of(out);
 
@@ -1191,19 +1279,20 @@ void compute_pad(const ComputeContext& ctx) {
         src_offset += c * in_strides[d];
       }
       if (constant_row) {
-        for (int64_t i = 0; i < out_cols; ++i) std::memcpy(out_row + i * static_cast<int64_t>(esize), fill.data(), esize);
+        for (int64_t i = 0; i < out_cols; ++i)
+          std::memcpy(out_row + i * element_bytes, fill.data(), esize);
         continue;
       }
-      const uint8_t* in_row = src + src_offset * static_cast<int64_t>(esize);
+      const uint8_t* in_row = src + src_offset * element_bytes;
       if (copy_end > copy_begin)
-        std::memcpy(out_row + copy_begin * static_cast<int64_t>(esize),
-                    in_row + (copy_begin - before) * static_cast<int64_t>(esize),
-                    static_cast<size_t>((copy_end - copy_begin) * static_cast<int64_t>(esize)));
+        std::memcpy(out_row + copy_begin * element_bytes,
+                    in_row + (copy_begin - before) * element_bytes,
+                    static_cast<size_t>((copy_end - copy_begin) * element_bytes));
       auto pad_columns = [&](int64_t first, int64_t last_column) {
         for (int64_t i = first; i < last_column; ++i) {
           const int64_t c = pad_source(spec.mode, i - before, in_cols);
-          std::memcpy(out_row + i * static_cast<int64_t>(esize),
-                      c < 0 ? fill.data() : in_row + c * static_cast<int64_t>(esize), esize);
+          std::memcpy(out_row + i * element_bytes, c < 0 ? fill.data() : in_row + c * element_bytes,
+                      esize);
         }
       };
       pad_columns(0, copy_begin);
@@ -1212,12 +1301,14 @@ void compute_pad(const ComputeContext& ctx) {
   });
 }
 
-// ---- TopK -------------------------------------------------------------------------------------------
+// ---- TopK
+// -------------------------------------------------------------------------------------------
 
 void infer_topk(InferContext& ctx) {
+  if (ctx.num_outputs() != 2) ctx.fail("needs two outputs, values and indices");
   const Shape& in = ctx.input_shape(0);
   if (in.empty()) ctx.fail("input must have rank >= 1");
-  const auto axis = static_cast<size_t>(normalize_axis(ctx.node.attr_int("axis", -1), ctx.input_rank(0), ctx.node));
+  const auto axis = axis_attr(ctx.node, -1, ctx.input_rank(0));
   int64_t k = 0;
   if (ctx.opset < 10) {
     k = ctx.node.attr_int("k");
@@ -1232,7 +1323,7 @@ void infer_topk(InferContext& ctx) {
   Shape out = in;
   out[axis] = k;
   ctx.set_output(0, ctx.input_dtype(0), out);
-  if (ctx.num_outputs() > 1 && ctx.has_output(1)) ctx.set_output(1, DType::I64, out);
+  ctx.set_output(1, DType::I64, out);
 }
 
 template <typename T>
@@ -1240,7 +1331,7 @@ void topk_typed(const ComputeContext& ctx, size_t axis, bool largest) {
   using Key = std::conditional_t<std::is_same_v<T, Half>, float, T>;
   const Tensor& in = ctx.input(0);
   Tensor& values = ctx.output(0);
-  int64_t* indices = output_present(ctx.node, 1) ? ctx.output(1).data<int64_t>() : nullptr;
+  int64_t* indices = ctx.output(1).data<int64_t>();
   const int64_t n = in.dim(static_cast<int64_t>(axis));
   const int64_t k = values.dim(static_cast<int64_t>(axis));
   const int64_t outer = product(in.shape(), 0, axis);
@@ -1258,48 +1349,52 @@ void topk_typed(const ComputeContext& ctx, size_t axis, bool largest) {
   };
   parallel_rows(ctx.pool(), outer * inner, n * static_cast<int64_t>(sizeof(Key) + sizeof(int64_t)),
                 [&](int64_t begin, int64_t end) {
-    std::vector<Key> keys(static_cast<size_t>(n));
-    std::vector<int64_t> order(static_cast<size_t>(n));
-    for (int64_t slice = begin; slice < end; ++slice) {
-      const int64_t base = (slice / inner) * n * inner + slice % inner;
-      for (int64_t j = 0; j < n; ++j) {
-        if constexpr (std::is_same_v<T, Half>) {
-          keys[static_cast<size_t>(j)] = to_float(src[base + j * inner]);
-        } else {
-          keys[static_cast<size_t>(j)] = src[base + j * inner];
-        }
-        order[static_cast<size_t>(j)] = j;
-      }
-      // Equal values keep ascending index order, as ONNX Runtime returns them.
-      auto first = [&](int64_t a, int64_t b) {
-        const Key ka = keys[static_cast<size_t>(a)], kb = keys[static_cast<size_t>(b)];
-        const bool a_wins = largest ? above(ka, kb) : above(kb, ka);
-        const bool b_wins = largest ? above(kb, ka) : above(ka, kb);
-        return a_wins || (!b_wins && a < b);
-      };
-      std::partial_sort(order.begin(), order.begin() + k, order.end(), first);
-      const int64_t out_base = (slice / inner) * k * inner + slice % inner;
-      for (int64_t j = 0; j < k; ++j) {
-        const int64_t from = order[static_cast<size_t>(j)];
-        dst[out_base + j * inner] = src[base + from * inner];
-        if (indices) indices[out_base + j * inner] = from;
-      }
-    }
-  });
+                  std::vector<Key> keys(static_cast<size_t>(n));
+                  std::vector<int64_t> order(static_cast<size_t>(n));
+                  for (int64_t slice = begin; slice < end; ++slice) {
+                    const int64_t base = (slice / inner) * n * inner + slice % inner;
+                    for (int64_t j = 0; j < n; ++j) {
+                      if constexpr (std::is_same_v<T, Half>) {
+                        keys[static_cast<size_t>(j)] = to_float(src[base + j * inner]);
+                      } else {
+                        keys[static_cast<size_t>(j)] = src[base + j * inner];
+                      }
+                      order[static_cast<size_t>(j)] = j;
+                    }
+                    // Equal values keep ascending index order, as ONNX Runtime returns them.
+                    auto first = [&](int64_t a, int64_t b) {
+                      const Key ka = keys[static_cast<size_t>(a)],
+                                kb = keys[static_cast<size_t>(b)];
+                      const bool a_wins = largest ? above(ka, kb) : above(kb, ka);
+                      const bool b_wins = largest ? above(kb, ka) : above(ka, kb);
+                      return a_wins || (!b_wins && a < b);
+                    };
+                    std::partial_sort(order.begin(), order.begin() + k, order.end(), first);
+                    const int64_t out_base = (slice / inner) * k * inner + slice % inner;
+                    for (int64_t j = 0; j < k; ++j) {
+                      const int64_t from = order[static_cast<size_t>(j)];
+                      dst[out_base + j * inner] = src[base + from * inner];
+                      indices[out_base + j * inner] = from;
+                    }
+                  }
+                });
 }
 
 void compute_topk(const ComputeContext& ctx) {
   const Tensor& in = ctx.input(0);
-  const auto axis = static_cast<size_t>(normalize_axis(ctx.node.attr_int("axis", -1), in.rank(), ctx.node));
+  const auto axis = axis_attr(ctx.node, -1, in.rank());
   // Results are always sorted; ONNX leaves the order unspecified when sorted = 0.
   const bool largest = ctx.node.attr_int("largest", 1) != 0;
-  dispatch_dtype(in.dtype(), "TopK", [&](auto tag) { topk_typed<decltype(tag)>(ctx, axis, largest); });
+  dispatch_dtype(in.dtype(), "TopK",
+                 [&](auto tag) { topk_typed<decltype(tag)>(ctx, axis, largest); });
 }
 
-// ---- Trilu ------------------------------------------------------------------------------------------
+// ---- Trilu
+// ------------------------------------------------------------------------------------------
 
 void infer_trilu(InferContext& ctx) {
-  if (ctx.input_rank(0) < 2) ctx.fail("input must have rank >= 2, got " + shape_str(ctx.input_shape(0)));
+  if (ctx.input_rank(0) < 2)
+    ctx.fail("input must have rank >= 2, got " + shape_str(ctx.input_shape(0)));
   if (ctx.has_input(1)) {
     ctx.require_dtype(1, {DType::I64});
     if (shape_numel(ctx.input_shape(1)) != 1) ctx.fail("k must be a scalar");
@@ -1315,7 +1410,8 @@ void compute_trilu(const ComputeContext& ctx) {
   const int64_t rows = in.dim(in.rank() - 2);
   const int64_t cols = in.dim(in.rank() - 1);
   // Clamping k to [-rows, cols] keeps i + k from overflowing without changing any result.
-  const int64_t k = std::clamp<int64_t>(ctx.has_input(1) ? ctx.input(1).get_i64(0) : 0, -rows, cols);
+  const int64_t k =
+      std::clamp<int64_t>(ctx.has_input(1) ? ctx.input(1).get_i64(0) : 0, -rows, cols);
   const auto esize = static_cast<int64_t>(dtype_size(in.dtype()));
   const int64_t row_bytes = cols * esize;
   const uint8_t* src = bytes_of(in);
@@ -1336,14 +1432,16 @@ void compute_trilu(const ComputeContext& ctx) {
   });
 }
 
-// ---- OneHot -----------------------------------------------------------------------------------------
+// ---- OneHot
+// -----------------------------------------------------------------------------------------
 
 void infer_onehot(InferContext& ctx) {
   const Shape& indices = ctx.input_shape(0);
   const Tensor& depth_t = ctx.require_constant(1, "OneHot depth");
   if (depth_t.numel() != 1) ctx.fail("depth must hold one value");
   const double depth_value = depth_t.get_f64(0);
-  if (!(depth_value >= 1)) ctx.fail("depth must be positive");
+  if (!(depth_value >= 1 && depth_value < 0x1p62))
+    ctx.fail("depth must be a positive size, got " + std::to_string(depth_value));
   if (shape_numel(ctx.input_shape(2)) != 2) ctx.fail("values must hold [off_value, on_value]");
   const auto rank = static_cast<int64_t>(indices.size());
   const int64_t axis = normalize_axis(ctx.node.attr_int("axis", -1), rank + 1, ctx.node);
@@ -1363,7 +1461,8 @@ void compute_onehot(const ComputeContext& ctx) {
   const uint8_t* off_value = bytes_of(values);
   const uint8_t* on_value = off_value + esize;
   uint8_t* dst = bytes_of(out);
-  for (int64_t i = 0; i < out.numel(); ++i) std::memcpy(dst + i * static_cast<int64_t>(esize), off_value, esize);
+  for (int64_t i = 0; i < out.numel(); ++i)
+    std::memcpy(dst + i * static_cast<int64_t>(esize), off_value, esize);
   for (int64_t i = 0; i < indices.numel(); ++i) {
     int64_t v = indices.get_i64(i);
     if (v < 0) v += depth;
@@ -1373,7 +1472,8 @@ void compute_onehot(const ComputeContext& ctx) {
   }
 }
 
-// ---- Compress, NonZero (shapes that depend on data: constant inputs only) ---------------------------
+// ---- Compress, NonZero (shapes that depend on data: constant inputs only)
+// ---------------------------
 
 struct CompressLayout {
   int64_t outer = 1, dim = 0, inner = 1;
@@ -1385,7 +1485,7 @@ CompressLayout compress_layout(const Node& node, const Shape& shape, const Tenso
     invalid_node(node, "condition must be a 1-D bool tensor");
   CompressLayout layout;
   if (node.has_attr("axis")) {
-    const auto axis = static_cast<size_t>(normalize_axis(node.attr_int("axis"), static_cast<int64_t>(shape.size()), node));
+    const size_t axis = axis_attr(node, 0, static_cast<int64_t>(shape.size()));
     layout.outer = product(shape, 0, axis);
     layout.dim = shape[axis];
     layout.inner = product(shape, axis + 1, shape.size());
@@ -1393,8 +1493,8 @@ CompressLayout compress_layout(const Node& node, const Shape& shape, const Tenso
     layout.dim = shape_numel(shape);
   }
   if (condition.numel() > layout.dim)
-    invalid_node(node, "condition has " + std::to_string(condition.numel()) + " entries for a dimension of " +
-                           std::to_string(layout.dim));
+    invalid_node(node, "condition has " + std::to_string(condition.numel()) +
+                           " entries for a dimension of " + std::to_string(layout.dim));
   // Entries past the end of the condition count as false.
   const bool* keep = condition.data<bool>();
   for (int64_t i = 0; i < condition.numel(); ++i)
@@ -1403,14 +1503,15 @@ CompressLayout compress_layout(const Node& node, const Shape& shape, const Tenso
 }
 
 void infer_compress(InferContext& ctx) {
-  const Tensor& condition = ctx.require_constant(1, "Compress condition (the output shape depends on it)");
+  const Tensor& condition =
+      ctx.require_constant(1, "Compress condition (the output shape depends on it)");
   const Shape& in = ctx.input_shape(0);
   const CompressLayout layout = compress_layout(ctx.node, in, condition);
   Shape out;
   const auto kept = static_cast<int64_t>(layout.selected.size());
   if (ctx.node.has_attr("axis")) {
     out = in;
-    out[static_cast<size_t>(normalize_axis(ctx.node.attr_int("axis"), ctx.input_rank(0), ctx.node))] = kept;
+    out[axis_attr(ctx.node, 0, ctx.input_rank(0))] = kept;
   } else {
     out = {kept};
   }
@@ -1425,7 +1526,8 @@ void compute_compress(const ComputeContext& ctx) {
   uint8_t* dst = bytes_of(ctx.output(0));
   for (int64_t o = 0; o < layout.outer; ++o)
     for (int64_t index : layout.selected) {
-      std::memcpy(dst, src + (o * layout.dim + index) * slice_bytes, static_cast<size_t>(slice_bytes));
+      std::memcpy(dst, src + (o * layout.dim + index) * slice_bytes,
+                  static_cast<size_t>(slice_bytes));
       dst += slice_bytes;
     }
 }
@@ -1439,8 +1541,9 @@ int64_t count_nonzero(const Tensor& t) {
 void infer_nonzero(InferContext& ctx) {
   const Tensor* input = ctx.input_constant(0);
   if (!input)
-    ctx.unsupported("NonZero of a run-time tensor is not supported: its output shape depends on the "
-                    "data, and nibble plans static shapes");
+    ctx.unsupported(
+        "NonZero of a run-time tensor is not supported: its output shape depends on the "
+        "data, and nibble plans static shapes");
   // A scalar counts as a 1-D tensor of one element, as in ONNX Runtime.
   const int64_t rank = std::max<int64_t>(1, input->rank());
   ctx.set_output(0, DType::I64, {rank, count_nonzero(*input)});

@@ -1,5 +1,6 @@
 // Graph passes, run in this order when a run is planned:
 //   remove_dead_nodes -> infer_shapes_and_fold -> remove_dead_nodes
+//   -> [OptimizationLevel::All] fuse_conv_epilogues
 #pragma once
 
 #include <cstddef>
@@ -19,5 +20,10 @@ void remove_dead_nodes(Graph& graph);
 // Error(Unsupported) for ops nibble does not implement and Error(InvalidModel) for inconsistent
 // nodes; no tensor may exceed `max_tensor_bytes`.
 void infer_shapes_and_fold(Graph& graph, size_t max_tensor_bytes, ThreadPool& pool);
+
+// Folds element-wise tails into the convolution before them (bias, SiLU = x*Sigmoid(x), Relu,
+// Clip, residual Add), so the kernel applies them while the output tile is in registers.
+// Needs inferred shapes. (engine/passes/fuse_conv_epilogues.cpp)
+void fuse_conv_epilogues(Graph& graph);
 
 }  // namespace nibble

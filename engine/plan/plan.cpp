@@ -1,12 +1,14 @@
 #include "engine/plan/plan.h"
 
+#include <chrono>
+
 #include "engine/passes/passes.h"
 
 namespace nibble {
 
 std::shared_ptr<const Plan> build_plan(const Graph& graph,
                                        const std::map<std::string, Shape>& input_shapes,
-                                       size_t max_tensor_bytes, ThreadPool& pool) {
+                                       bool optimize, size_t max_tensor_bytes, ThreadPool& pool) {
   auto plan = std::make_shared<Plan>();
   Graph& g = plan->graph;
   g = graph;
@@ -17,6 +19,10 @@ std::shared_ptr<const Plan> build_plan(const Graph& graph,
   remove_dead_nodes(g);
   infer_shapes_and_fold(g, max_tensor_bytes, pool);
   remove_dead_nodes(g);
+  if (optimize) {
+    fuse_conv_epilogues(g);
+    remove_dead_nodes(g);
+  }
 
   std::vector<size_t> last_reader(g.values.size(), SIZE_MAX);
   for (size_t k = 0; k < g.nodes.size(); ++k) {
@@ -37,6 +43,7 @@ std::shared_ptr<const Plan> build_plan(const Graph& graph,
     InferContext ctx(g, node, step.opset);
     step.def->infer(ctx);
     if (step.def->prepare) step.state = step.def->prepare(ctx);
+    if (step.def->kernel_info) step.kernel = step.def->kernel_info(ctx, step.state.get());
     for (size_t i = 0; i < node.outputs.size(); ++i) {
       if (node.outputs[i] == kNoValue) step.omitted_outputs.push_back(ctx.output_types()[i]);
     }
@@ -58,7 +65,7 @@ std::shared_ptr<const Plan> build_plan(const Graph& graph,
 }
 
 std::vector<Tensor> execute_plan(const Plan& plan, const std::vector<const Tensor*>& inputs,
-                                 ThreadPool& pool) {
+                                 ThreadPool& pool, std::vector<double>* step_seconds) {
   const Graph& g = plan.graph;
   std::vector<Tensor> owned(g.values.size());
   std::vector<const Tensor*> bound(g.values.size(), nullptr);
@@ -67,7 +74,10 @@ std::vector<Tensor> execute_plan(const Plan& plan, const std::vector<const Tenso
   }
   for (size_t i = 0; i < g.inputs.size(); ++i) bound[size_t(g.inputs[i])] = inputs[i];
 
-  for (const PlanStep& step : plan.steps) {
+  if (step_seconds) step_seconds->assign(plan.steps.size(), 0.0);
+  for (size_t k = 0; k < plan.steps.size(); ++k) {
+    const PlanStep& step = plan.steps[k];
+    const auto step_start = std::chrono::steady_clock::now();
     const Node& node = g.nodes[step.node];
     std::vector<const Tensor*> in;
     in.reserve(node.inputs.size());
@@ -93,6 +103,9 @@ std::vector<Tensor> execute_plan(const Plan& plan, const std::vector<const Tenso
       owned[size_t(v)] = Tensor();
       bound[size_t(v)] = nullptr;
     }
+    if (step_seconds)
+      (*step_seconds)[k] =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - step_start).count();
   }
 
   std::vector<Tensor> results;

@@ -18,6 +18,7 @@ struct PlanStep {
   const OpDef* def;
   int64_t opset;
   std::shared_ptr<const void> state;
+  KernelInfo kernel;  // from OpDef::kernel_info, for inspect/profile
   std::vector<ValueId> release_after;  // intermediates whose last reader is this step
   // Types of outputs the model omitted (""): ops still get a scratch tensor to write.
   std::vector<std::pair<DType, Shape>> omitted_outputs;
@@ -29,13 +30,15 @@ struct Plan {
 };
 
 // `graph` is copied; `input_shapes` gives the full static shape of every runtime input.
+// With `optimize` false the graph runs node by node as written (the reference path).
 std::shared_ptr<const Plan> build_plan(const Graph& graph,
                                        const std::map<std::string, Shape>& input_shapes,
-                                       size_t max_tensor_bytes, ThreadPool& pool);
+                                       bool optimize, size_t max_tensor_bytes, ThreadPool& pool);
 
 // Runs the plan. `inputs[i]` is bound to graph.inputs[i] (already validated).
-// Returns a tensor per graph output, in graph order.
+// Returns a tensor per graph output, in graph order. With `step_seconds`, also the wall time of
+// each step (output allocation, compute and release), indexed like plan.steps.
 std::vector<Tensor> execute_plan(const Plan& plan, const std::vector<const Tensor*>& inputs,
-                                 ThreadPool& pool);
+                                 ThreadPool& pool, std::vector<double>* step_seconds = nullptr);
 
 }  // namespace nibble

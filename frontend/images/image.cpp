@@ -33,6 +33,8 @@ std::string read_file(const std::string& path) {
 // follows the default rounding mode, round-to-nearest-even.
 int python_round(double x) { return static_cast<int>(std::nearbyint(x)); }
 
+constexpr int kWeightBits = 11;  // OpenCV's INTER_RESIZE_COEF_BITS
+
 // One output coordinate of the bilinear resize: the first source sample and the fixed-point
 // weights of it and of the next sample.
 struct Tap {
@@ -41,13 +43,12 @@ struct Tap {
   int32_t w1 = 0;
 };
 
-constexpr int kWeightBits = 11;  // OpenCV's INTER_RESIZE_COEF_BITS
-
 // Source positions follow OpenCV: computed in float from half-pixel centers, weights rounded to
 // 11 bits separately (they may not sum to exactly 2048). Columns outside the image are clamped
 // to the edge pixel with weight (1, 0); rows are not clamped here (OpenCV clamps the row index
 // but keeps the weights), which changes the rounding of the first and last rows.
 std::vector<Tap> make_taps(int dst_size, int src_size, bool clamp_to_edge) {
+  // Computed like OpenCV's scale_x so that positions round identically.
   const double scale = 1.0 / (static_cast<double>(dst_size) / src_size);
   std::vector<Tap> taps(static_cast<size_t>(dst_size));
   for (int d = 0; d < dst_size; ++d) {
@@ -72,7 +73,8 @@ std::vector<Tap> make_taps(int dst_size, int src_size, bool clamp_to_edge) {
 void check_size(int width, int height, const char* what) {
   if (width <= 0 || height <= 0)
     throw Error(ErrorKind::InvalidArgument, std::string(what) + " must be positive, got " +
-                                                std::to_string(width) + "x" + std::to_string(height));
+                                                std::to_string(width) + "x" +
+                                                std::to_string(height));
 }
 
 }  // namespace
@@ -119,8 +121,8 @@ Image resize_bilinear(const Image& image, int width, int height) {
       const Tap& tap = columns[static_cast<size_t>(x)];
       const int next = std::min(tap.index + 1, image.width - 1);
       for (int c = 0; c < kChannels; ++c)
-        dst[x * kChannels + c] = src[tap.index * kChannels + c] * tap.w0 +
-                                 src[next * kChannels + c] * tap.w1;
+        dst[x * kChannels + c] =
+            src[tap.index * kChannels + c] * tap.w0 + src[next * kChannels + c] * tap.w1;
     }
   }
 
@@ -180,7 +182,8 @@ LetterboxedImage letterbox(const Image& image, int width, int height) {
   const size_t plane_size = static_cast<size_t>(width) * height;
   std::fill(planes, planes + plane_size * kChannels, kPadValue / 255.0f);
   for (int y = 0; y < box.resized_height; ++y) {
-    const uint8_t* src = resized->rgb.data() + static_cast<size_t>(y) * box.resized_width * kChannels;
+    const uint8_t* src =
+        resized->rgb.data() + static_cast<size_t>(y) * box.resized_width * kChannels;
     const size_t row_start = static_cast<size_t>(y + box.pad_top) * width + box.pad_left;
     for (int x = 0; x < box.resized_width; ++x)
       for (int c = 0; c < kChannels; ++c)

@@ -18,7 +18,9 @@ struct Image {
 };
 
 // Decodes an image file to RGB (grayscale is expanded, alpha dropped, 16-bit reduced to 8).
-// EXIF orientation is not applied. Throws Error(Io) naming the path and the reason.
+// EXIF orientation is not applied. stb's JPEG decoder differs from libjpeg (what cv2.imread
+// uses) by a few levels on some pixels; PNG and BMP decode identically. Throws Error(Io) naming
+// the path and the reason.
 Image load_image(const std::string& path);
 // Same for an encoded image in memory; `what` names it in error messages.
 Image decode_image(const void* data, size_t size, const std::string& what);
@@ -29,12 +31,12 @@ Image resize_bilinear(const Image& image, int width, int height);
 
 // Where the original image sits inside a letterboxed one.
 struct Letterbox {
-  double scale = 1;         // letterboxed pixels per original pixel
-  int resized_width = 0;    // size of the scaled image inside the padded canvas
+  double scale = 1;       // letterboxed pixels per original pixel
+  int resized_width = 0;  // size of the scaled image inside the padded canvas
   int resized_height = 0;
-  int pad_left = 0;         // canvas pixels left of / above the scaled image
+  int pad_left = 0;  // canvas pixels left of / above the scaled image
   int pad_top = 0;
-  int width = 0;            // canvas size
+  int width = 0;  // canvas size
   int height = 0;
 };
 

@@ -12,8 +12,8 @@ constexpr int64_t NR = kGemmNR;
 
 // Row r of the im2col matrix: channel c and kernel tap (kd, kh, kw).
 struct Im2colRow {
-  int64_t tap[3];      // tap offsets in input coordinates (tap index x dilation)
-  int64_t offset;      // element offset of (c, tap) relative to an output position's origin
+  int64_t tap[3];  // tap offsets in input coordinates (tap index x dilation)
+  int64_t offset;  // element offset of (c, tap) relative to an output position's origin
 };
 
 template <typename T>
@@ -111,8 +111,7 @@ void depthwise_impl(const ConvGeometry& g, const TIn* image, TAcc x_zero, const 
     // Output columns whose input column ow * s_w - p_w + kw * d_w lies inside the image.
     const int64_t shift = kw * d_w - p_w;
     const int64_t ow_begin = shift >= 0 ? 0 : std::min(out_w, (-shift + s_w - 1) / s_w);
-    const int64_t ow_end =
-        in_w - shift <= 0 ? 0 : std::min(out_w, (in_w - shift + s_w - 1) / s_w);
+    const int64_t ow_end = in_w - shift <= 0 ? 0 : std::min(out_w, (in_w - shift + s_w - 1) / s_w);
     if (ow_begin >= ow_end) continue;
     for (int64_t oh = 0; oh < out_h; ++oh) {
       TAcc* out_row = out + oh * out_w;
@@ -184,8 +183,7 @@ void col2im_add(const ConvGeometry& g, const float* cols, float* image) {
   }
 }
 
-void depthwise_conv2d(const ConvGeometry& g, const float* image, const float* weights,
-                      float* out) {
+void depthwise_conv2d(const ConvGeometry& g, const float* image, const float* weights, float* out) {
   depthwise_impl(g, image, 0.0f, weights, out);
 }
 void depthwise_conv2d(const ConvGeometry& g, const uint8_t* image, int32_t x_zero_point,

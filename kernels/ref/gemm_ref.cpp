@@ -60,9 +60,8 @@ inline void store_tile(const Tile& acc, int64_t rows, int64_t cols, TC* c, int64
 }
 
 template <typename TC, typename Convert>
-void block_product(int64_t m, int64_t nc, int64_t kc, const float* packed_a,
-                   int64_t a_panel_stride, const float* packed_b, TC* c, int64_t ldc,
-                   bool accumulate, Convert convert) {
+void block_product(int64_t m, int64_t nc, int64_t kc, const float* packed_a, int64_t a_panel_stride,
+                   const float* packed_b, TC* c, int64_t ldc, bool accumulate, Convert convert) {
   Tile acc;
   for (int64_t j = 0; j < nc; j += NR) {
     const float* b_strip = packed_b + (j / NR) * NR * kc;
@@ -129,8 +128,8 @@ void gemm_driver(int64_t m, int64_t n, int64_t k, TC* c, int64_t ldc, PackA pack
   std::vector<float> packed_a(static_cast<size_t>(gemm_packed_a_size(m, k)));
   pack_a(packed_a.data());
   const int64_t nc_max = std::min(n, kDriverNC);
-  std::vector<float> packed_b(static_cast<size_t>(gemm_packed_b_size(std::min(k, kGemmKC),
-                                                                     nc_max)));
+  std::vector<float> packed_b(
+      static_cast<size_t>(gemm_packed_b_size(std::min(k, kGemmKC), nc_max)));
   for (int64_t n0 = 0; n0 < n; n0 += kDriverNC) {
     const int64_t nc = std::min(kDriverNC, n - n0);
     for (int64_t k0 = 0; k0 < k; k0 += kGemmKC) {
@@ -227,7 +226,7 @@ template void qgemm<int8_t, uint8_t>(int64_t, int64_t, int64_t, const int8_t*, i
                                      const int32_t*, const uint8_t*, int64_t, int64_t,
                                      const int32_t*, int32_t*, int64_t);
 template void qgemm<int8_t, int8_t>(int64_t, int64_t, int64_t, const int8_t*, int64_t, int64_t,
-                                    const int32_t*, const int8_t*, int64_t, int64_t,
-                                    const int32_t*, int32_t*, int64_t);
+                                    const int32_t*, const int8_t*, int64_t, int64_t, const int32_t*,
+                                    int32_t*, int64_t);
 
 }  // namespace nibble::kernels::ref

@@ -38,6 +38,21 @@ def sanitize(name):
     return "".join(c if c.isalnum() or c in ".-_" else "_" for c in name)
 
 
+def max_diff_allowing_tie_swaps(got, ref, tol):
+    """Max |diff| for end-to-end [1,N,6] rows: rows whose scores tie to within `tol` may come
+    out of TopK in either order, so a mismatching row is matched against its near-tie rows."""
+    worst = 0.0
+    g, r = got[0].astype(np.float64), ref[0].astype(np.float64)
+    for i in range(r.shape[0]):
+        d = np.abs(g[i] - r[i]).max()
+        if d > tol:
+            ties = np.where(np.abs(g[:, 4] - r[i, 4]) <= tol)[0]
+            if ties.size:
+                d = min(d, np.abs(g[ties] - r[i]).max(axis=1).min())
+        worst = max(worst, d)
+    return worst
+
+
 def yolov10_detections(out, conf=0.25):
     """[1,300,6] -> rows above the confidence threshold, as (class, rounded box)."""
     rows = out[0][out[0][:, 4] > conf]
@@ -66,7 +81,12 @@ def main():
                 print(f"SKIP {name}: not present")
                 continue
             out_dir = os.path.join(tmp, name)
-            run_nibble(args.nibble, path, image, out_dir, args.threads)
+            try:
+                run_nibble(args.nibble, path, image, out_dir, args.threads)
+            except subprocess.CalledProcessError as e:
+                print(f"FAIL {name}: nibble exited with {e.returncode}")
+                failures += 1
+                continue
             sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
             feed = {i.name: np.load(os.path.join(out_dir, sanitize(i.name) + ".npy"))
                     for i in sess.get_inputs()}
@@ -77,8 +97,11 @@ def main():
                     print(f"FAIL {name} {meta.name}: shape {got.shape} vs ONNX Runtime {ref.shape}")
                     failures += 1
                     continue
-                diff = float(np.max(np.abs(got.astype(np.float64) - ref))) if ref.size else 0.0
                 scale = float(np.max(np.abs(ref))) if ref.size else 0.0
+                if ref.ndim == 3 and ref.shape[2] == 6:
+                    diff = max_diff_allowing_tie_swaps(got, ref, 1e-4 * scale)
+                else:
+                    diff = float(np.max(np.abs(got.astype(np.float64) - ref))) if ref.size else 0.0
                 if kind == "float":
                     tol = 1e-4 * scale
                     ok = diff <= tol

@@ -46,7 +46,8 @@ TEST_CASE("Transpose matches the naive reference around the tile size") {
           CAPTURE(dtype_name(dtype));
           CAPTURE(rows);
           CAPTURE(cols);
-          CHECK(same_bytes(run_transpose(x, {0, 2, 1}, num_threads), reference_transpose(x, {0, 2, 1})));
+          CHECK(same_bytes(run_transpose(x, {0, 2, 1}, num_threads),
+                           reference_transpose(x, {0, 2, 1})));
         }
       }
     }
@@ -90,7 +91,8 @@ TEST_CASE("Concat and Split are inverse on every axis") {
         const bool from_a = c[size_t(axis)] < a_shape[size_t(axis)];
         if (!from_a) c[size_t(axis)] -= a_shape[size_t(axis)];
         Tensor expected_element(dtype, {});
-        copy_element(expected_element, 0, from_a ? a : b, flat_index(c, from_a ? a_shape : b_shape));
+        copy_element(expected_element, 0, from_a ? a : b,
+                     flat_index(c, from_a ? a_shape : b_shape));
         Tensor actual_element(dtype, {});
         copy_element(actual_element, 0, out[0], i);
         REQUIRE(same_bytes(actual_element, expected_element));
@@ -105,10 +107,11 @@ TEST_CASE("Slice clamps starts and ends and walks negative steps") {
   struct SliceCase {
     int64_t start, end, step;
   };
-  const int64_t kMax = std::numeric_limits<int64_t>::max(), kMin = std::numeric_limits<int64_t>::min();
-  const SliceCase cases[] = {{0, kMax, 1},  {-3, -1, 1},  {kMax, kMin, -1}, {-1, kMin, -2},
-                             {2, 100, 3},   {5, 2, 1},    {1, kMax, kMax},  {7, -100, kMin},
-                             {-100, 4, 1},  {3, 3, -1}};
+  const int64_t kMax = std::numeric_limits<int64_t>::max(),
+                kMin = std::numeric_limits<int64_t>::min();
+  const SliceCase cases[] = {{0, kMax, 1}, {-3, -1, 1}, {kMax, kMin, -1}, {-1, kMin, -2},
+                             {2, 100, 3},  {5, 2, 1},   {1, kMax, kMax},  {7, -100, kMin},
+                             {-100, 4, 1}, {3, 3, -1}};
   const Tensor x = patterned(DType::F32, {4, 9});
   for (const SliceCase& s : cases) {
     ModelBuilder m(13);
@@ -138,7 +141,8 @@ TEST_CASE("Slice clamps starts and ends and walks negative steps") {
     REQUIRE(y.shape() == Shape{4, int64_t(picked.size())});
     for (int64_t r = 0; r < 4; ++r)
       for (size_t j = 0; j < picked.size(); ++j)
-        CHECK(y.data<float>()[r * int64_t(picked.size()) + int64_t(j)] == x.data<float>()[r * 9 + picked[j]]);
+        CHECK(y.data<float>()[r * int64_t(picked.size()) + int64_t(j)] ==
+              x.data<float>()[r * 9 + picked[j]]);
   }
 }
 

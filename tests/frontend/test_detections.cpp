@@ -11,7 +11,6 @@
 #include "tools/nibble/detections.h"
 
 // The CLI's sources are built only into the nibble executable; compile the one under test here.
-#include "tools/nibble/detections.cpp"
 
 using nibble::DType;
 using nibble::Shape;
@@ -51,10 +50,10 @@ TEST_CASE("detection_layout recognizes YOLO output shapes") {
 
 TEST_CASE("end-to-end [1,N,6] rows are thresholded in model order") {
   const Tensor output = make_tensor({1, 4, 6}, {
-                                                   10, 20, 30, 40, 0.9f, 2,   //
-                                                   0, 0, 1, 1, 0.1f, 0,       // below 0.25
-                                                   5, 5, 15, 15, 0.5f, 1,     //
-                                                   1, 2, 3, 4, 0.25f, 7,      // not above 0.25
+                                                   10, 20, 30, 40, 0.9f,  2,  //
+                                                   0,  0,  1,  1,  0.1f,  0,  // below 0.25
+                                                   5,  5,  15, 15, 0.5f,  1,  //
+                                                   1,  2,  3,  4,  0.25f, 7,  // not above 0.25
                                                });
   std::vector<Detection> detections = nibble::cli::decode_detections(output, DetectionOptions{});
   REQUIRE(detections.size() == 2);
@@ -72,12 +71,12 @@ TEST_CASE("[1,4+C,N] outputs go through confidence, top-k and class-aware NMS") 
   // Three anchors (columns), two classes. Anchors 0 and 1 are class 0 boxes with IoU 360/440;
   // anchor 2 is the same box as anchor 1 but class 1.
   const Tensor output = make_tensor({1, 6, 3}, {
-                                                   50, 52, 52,      // cx
-                                                   50, 50, 50,      // cy
-                                                   20, 20, 20,      // w
-                                                   20, 20, 20,      // h
-                                                   0.9f, 0.8f, 0,   // class 0
-                                                   0.1f, 0, 0.7f,   // class 1
+                                                   50, 52, 52,     // cx
+                                                   50, 50, 50,     // cy
+                                                   20, 20, 20,     // w
+                                                   20, 20, 20,     // h
+                                                   0.9f, 0.8f, 0,  // class 0
+                                                   0.1f, 0, 0.7f,  // class 1
                                                });
   SUBCASE("IoU 0.82 > 0.7 suppresses within the class only") {
     const auto detections = nibble::cli::decode_detections(output, DetectionOptions{});

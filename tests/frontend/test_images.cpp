@@ -119,11 +119,11 @@ TEST_CASE("resize_bilinear uses half-pixel centers and clamps at the edges") {
 
 TEST_CASE("resize_bilinear matches cv2.resize(INTER_LINEAR) bit for bit") {
   // A random 5x4 image and cv2.resize's output (OpenCV on x86) for a mixed up/down scale.
-  const Image image = make_image(
-      5, 4, {139, 74,  229, 241, 169, 65,  6,   160, 149, 106, 38,  175, 188, 205, 175,
-             229, 98,  249, 10,  148, 95,  86,  147, 198, 66,  39,  106, 213, 171, 45,
-             167, 57,  69,  81,  55,  14,  153, 178, 215, 76,  52,  39,  250, 72,  215,
-             50,  161, 223, 112, 172, 161, 233, 38,  17,  89,  1,   221, 6,   242, 127});
+  const Image image =
+      make_image(5, 4, {139, 74,  229, 241, 169, 65,  6,   160, 149, 106, 38, 175, 188, 205, 175,
+                        229, 98,  249, 10,  148, 95,  86,  147, 198, 66,  39, 106, 213, 171, 45,
+                        167, 57,  69,  81,  55,  14,  153, 178, 215, 76,  52, 39,  250, 72,  215,
+                        50,  161, 223, 112, 172, 161, 233, 38,  17,  89,  1,  221, 6,   242, 127});
   const std::vector<uint8_t> cv2_7x3 = {
       154, 78,  232, 182, 128, 140, 150, 163, 95,  19,  158, 157, 76,  72,  162, 139,
       107, 159, 192, 199, 153, 198, 78,  159, 111, 91,  99,  67,  119, 98,  120, 163,
@@ -181,9 +181,9 @@ TEST_CASE("letterbox produces a padded float NCHW RGB tensor in [0, 1]") {
   CHECK(result.geometry.pad_left == 0);
   const uint8_t pad = 114;
   const std::vector<std::vector<uint8_t>> expected = {
-      {pad, pad, pad, pad, 0, 25, 75, 100, 0, 25, 75, 100, pad, pad, pad, pad},        // R
-      {pad, pad, pad, pad, 200, 160, 80, 40, 200, 160, 80, 40, pad, pad, pad, pad},    // G
-      {pad, pad, pad, pad, 10, 10, 10, 10, 10, 10, 10, 10, pad, pad, pad, pad},        // B
+      {pad, pad, pad, pad, 0, 25, 75, 100, 0, 25, 75, 100, pad, pad, pad, pad},      // R
+      {pad, pad, pad, pad, 200, 160, 80, 40, 200, 160, 80, 40, pad, pad, pad, pad},  // G
+      {pad, pad, pad, pad, 10, 10, 10, 10, 10, 10, 10, 10, pad, pad, pad, pad},      // B
   };
   const float* data = result.tensor.data<float>();
   for (int c = 0; c < 3; ++c)

@@ -10,7 +10,6 @@
 #include "tools/nibble/npy.h"
 
 // The CLI's sources are built only into the nibble executable; compile the one under test here.
-#include "tools/nibble/npy.cpp"
 
 using nibble::DType;
 using nibble::Error;

@@ -63,7 +63,8 @@ std::string file_name_for(const std::string& tensor_name) {
 void save_tensors(const std::string& dir, const NamedTensors& tensors) {
   std::error_code error;
   fs::create_directories(dir, error);
-  if (error) throw Error(ErrorKind::Io, "cannot create directory '" + dir + "': " + error.message());
+  if (error)
+    throw Error(ErrorKind::Io, "cannot create directory '" + dir + "': " + error.message());
   std::set<std::string> used;
   for (const auto& [name, tensor] : tensors) {
     std::string base = file_name_for(name);
@@ -82,7 +83,8 @@ std::optional<std::string> find_class_names() {
   std::error_code error;
   const fs::path exe = fs::read_symlink("/proc/self/exe", error);
   if (!error)
-    candidates.push_back(exe.parent_path() / ".." / ".." / ".." / "shared" / "images" / "coco.names");
+    candidates.push_back(exe.parent_path() / ".." / ".." / ".." / "shared" / "images" /
+                         "coco.names");
   for (const fs::path& path : candidates)
     if (fs::is_regular_file(path, error)) return path.lexically_normal().string();
   return std::nullopt;
@@ -104,8 +106,8 @@ ImageFeed feed_image(const Session& session, const RunOptions& options) {
   if (!fits) {
     std::string listing;
     for (const TensorInfo& info : inputs) listing += "\n  " + describe(info);
-    throw UsageError("--image needs a model with one float input of shape [1,3,H,W]; this one has:" +
-                     listing);
+    throw UsageError(
+        "--image needs a model with one float input of shape [1,3,H,W]; this one has:" + listing);
   }
   const TensorInfo& input = inputs[0];
   int height = input.shape[2] > 0 ? static_cast<int>(input.shape[2]) : 640;
@@ -166,8 +168,8 @@ NamedTensors feed_npy(const Session& session, const std::vector<std::string>& sp
   }
   for (const TensorInfo& info : inputs)
     if (!given.count(info.name))
-      throw UsageError("input '" + info.name + "' is not given (--input " +
-                       file_name_for(info.name) + "=FILE.npy); expected " + describe(info));
+      throw UsageError("input '" + info.name + "' is not given (--input " + info.name +
+                       "=FILE.npy); expected " + describe(info));
   return feeds;
 }
 
@@ -181,8 +183,9 @@ void print_timing(std::vector<double> times_ms, int warmup) {
   const double median = n % 2 ? times_ms[n / 2] : (times_ms[n / 2 - 1] + times_ms[n / 2]) / 2;
   double total = 0;
   for (double t : times_ms) total += t;
-  std::printf("time     median %.2f ms, min %.2f ms, mean %.2f ms, max %.2f ms (%zu runs, %d warmup)\n",
-              median, times_ms.front(), total / static_cast<double>(n), times_ms.back(), n, warmup);
+  std::printf(
+      "time     median %.2f ms, min %.2f ms, mean %.2f ms, max %.2f ms (%zu runs, %d warmup)\n",
+      median, times_ms.front(), total / static_cast<double>(n), times_ms.back(), n, warmup);
 }
 
 std::vector<std::string> class_names(const RunOptions& options) {
@@ -195,12 +198,12 @@ void print_detections(const Tensor& output, const ImageFeed& feed,
                       const std::vector<std::string>& names, const RunOptions& options) {
   std::vector<Detection> detections = decode_detections(output, options.detection);
   unletterbox(detections, feed.letterbox, feed.image.width, feed.image.height);
-  std::printf("detections %zu (score > %g; boxes x1 y1 x2 y2 in image pixels)\n",
-              detections.size(), static_cast<double>(options.detection.confidence));
+  std::printf("detections %zu (score > %g; boxes x1 y1 x2 y2 in image pixels)\n", detections.size(),
+              static_cast<double>(options.detection.confidence));
   for (const Detection& d : detections)
     std::printf("  %-16s %.3f  %7.1f %7.1f %7.1f %7.1f\n", class_label(names, d.class_id).c_str(),
-                static_cast<double>(d.score), static_cast<double>(d.x1),
-                static_cast<double>(d.y1), static_cast<double>(d.x2), static_cast<double>(d.y2));
+                static_cast<double>(d.score), static_cast<double>(d.x1), static_cast<double>(d.y1),
+                static_cast<double>(d.x2), static_cast<double>(d.y2));
 }
 
 // CLI11's own number validators print their range with DBL_MAX spelled out.
@@ -290,8 +293,7 @@ Command add_run_command(CLI::App& nibble) {
           ->allow_extra_args(false)
           ->option_text("NAME=FILE.npy");
   image->excludes(input);
-  cmd->add_option("--imgsz", options->image_size,
-                  "Letterbox size (default: the input's height)")
+  cmd->add_option("--imgsz", options->image_size, "Letterbox size (default: the input's height)")
       ->check(at_least(1))
       ->option_text("N");
   cmd->add_option("--threads", options->threads, "Threads per run (default: all cores)")

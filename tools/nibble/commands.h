@@ -21,5 +21,9 @@ struct Command {
 };
 
 Command add_run_command(CLI::App& nibble);
+Command add_zoo_command(CLI::App& nibble);
+Command add_bench_command(CLI::App& nibble);
+Command add_coco_command(CLI::App& nibble);
+Command add_compare_command(CLI::App& nibble);
 
 }  // namespace nibble::cli

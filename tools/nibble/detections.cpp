@@ -33,8 +33,8 @@ std::vector<float> to_floats(const Tensor& tensor) {
                      [](double v) { return static_cast<float>(v); });
       break;
     default:
-      throw Error(ErrorKind::InvalidArgument, std::string("detection output must be float, not ") +
-                                                  dtype_name(tensor.dtype()));
+      throw Error(ErrorKind::InvalidArgument,
+                  std::string("detection output must be float, not ") + dtype_name(tensor.dtype()));
   }
   return values;
 }
@@ -58,8 +58,8 @@ std::vector<Detection> decode_end_to_end(const std::vector<float>& rows, int64_t
     const bool valid_class =
         row[5] >= 0 && row[5] < static_cast<float>(std::numeric_limits<int>::max());
     if (!(row[4] > options.confidence) || !valid_class) continue;
-    detections.push_back({row[0], row[1], row[2], row[3], row[4],
-                          static_cast<int>(std::lround(row[5]))});
+    detections.push_back(
+        {row[0], row[1], row[2], row[3], row[4], static_cast<int>(std::lround(row[5]))});
   }
   return detections;
 }
@@ -76,8 +76,8 @@ std::vector<Detection> decode_class_scores(const std::vector<float>& values, int
     const float score = at(4 + best, i);
     if (!(score > options.confidence)) continue;
     const float cx = at(0, i), cy = at(1, i), half_w = at(2, i) / 2, half_h = at(3, i) / 2;
-    candidates.push_back({cx - half_w, cy - half_h, cx + half_w, cy + half_h, score,
-                          static_cast<int>(best)});
+    candidates.push_back(
+        {cx - half_w, cy - half_h, cx + half_w, cy + half_h, score, static_cast<int>(best)});
   }
   std::stable_sort(candidates.begin(), candidates.end(),
                    [](const Detection& a, const Detection& b) { return a.score > b.score; });
@@ -96,11 +96,18 @@ std::optional<DetectionLayout> detection_layout(const Shape& shape) {
 }
 
 std::vector<Detection> decode_detections(const Tensor& output, const DetectionOptions& options) {
-  const std::optional<DetectionLayout> layout = detection_layout(output.shape());
-  if (!layout)
-    throw Error(ErrorKind::InvalidArgument,
-                "a detection output has shape [1,N,6] or [1,4+classes,N], not " +
-                    shape_str(output.shape()));
+  const std::optional<DetectionLayout> layout =
+      options.layout ? options.layout : detection_layout(output.shape());
+  const Shape& shape = output.shape();
+  const bool fits = layout && shape.size() == 3 && shape[0] == 1 &&
+                    (*layout == DetectionLayout::EndToEnd ? shape[2] == 6 : shape[1] > 4);
+  if (!fits) {
+    std::string expected = "[1,N,6] or [1,4+classes,N]";
+    if (options.layout == DetectionLayout::EndToEnd) expected = "[1,N,6] (end-to-end)";
+    if (options.layout == DetectionLayout::ClassScores) expected = "[1,4+classes,N] (class scores)";
+    throw Error(ErrorKind::InvalidArgument, "a detection output has shape " + expected + ", not " +
+                                                shape_str(shape));
+  }
   const std::vector<float> values = to_floats(output);
   if (*layout == DetectionLayout::EndToEnd)
     return decode_end_to_end(values, output.dim(1), options);

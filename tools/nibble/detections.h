@@ -26,14 +26,17 @@ std::optional<DetectionLayout> detection_layout(const Shape& shape);
 
 // Ultralytics' predict defaults.
 struct DetectionOptions {
-  float confidence = 0.25f;    // keep scores above this
-  float iou = 0.7f;            // suppress boxes overlapping a better one of its class by more
+  float confidence = 0.25f;  // keep scores above this
+  float iou = 0.7f;          // suppress boxes overlapping a better one of its class by more
   int max_detections = 300;
   int max_candidates = 30000;  // best-scoring boxes that enter NMS
+  // How to read the output; unset: from its shape (detection_layout). Set it for a shape that
+  // reads both ways, e.g. [1,10,6].
+  std::optional<DetectionLayout> layout;
 };
 
 // Boxes in the model's input pixels (the letterboxed image), best first. Throws
-// Error(InvalidArgument) when the tensor is not a detection output.
+// Error(InvalidArgument) when the tensor is not a detection output (of the forced layout).
 std::vector<Detection> decode_detections(const Tensor& output, const DetectionOptions& options);
 
 // Greedy class-aware NMS: a box is dropped when it overlaps a higher-scoring kept box of the same

@@ -22,7 +22,11 @@ int report(const char* message, int status) {
 
 int main(int argc, char** argv) {
   CLI::App app{"nibble: a low-bit CPU inference engine for ONNX models.", "nibble"};
-  const std::vector<nibble::cli::Command> commands = {nibble::cli::add_run_command(app)};
+  const std::vector<nibble::cli::Command> commands = {nibble::cli::add_run_command(app),
+                                                      nibble::cli::add_zoo_command(app),
+                                                      nibble::cli::add_bench_command(app),
+                                                      nibble::cli::add_coco_command(app),
+                                                      nibble::cli::add_compare_command(app)};
   app.footer("Run 'nibble <command> --help' for the options of a command.");
 
   try {

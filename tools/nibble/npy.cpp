@@ -156,13 +156,12 @@ DType dtype_from_descr(const std::string& descr, const std::string& what) {
       if (order == '<' || order == '|' || order == '=' || (order == '>' && size == 1))
         return type.dtype;
       if (order == '>')
-        throw Error(ErrorKind::Unsupported,
-                    "'" + what + "' is big endian ('" + descr + "'); nibble reads little-endian .npy files");
+        throw Error(ErrorKind::Unsupported, "'" + what + "' is big endian ('" + descr +
+                                                "'); nibble reads little-endian .npy files");
     }
   }
-  throw Error(ErrorKind::Unsupported,
-              "'" + what + "' has element type '" + descr +
-                  "'; supported: f2 f4 f8 i1 i2 i4 i8 u1 u2 u4 u8 b1");
+  throw Error(ErrorKind::Unsupported, "'" + what + "' has element type '" + descr +
+                                          "'; supported: f2 f4 f8 i1 i2 i4 i8 u1 u2 u4 u8 b1");
 }
 
 std::string descr_for(DType dtype) {
@@ -205,9 +204,12 @@ Tensor parse_npy(const std::string& bytes, const std::string& what) {
   const int major = static_cast<uint8_t>(bytes[kMagicSize]);
   // Version 1 has a 2-byte header length; 2 and 3 (UTF-8 header) have 4 bytes.
   size_t length_width = 0;
-  if (major == 1) length_width = 2;
-  else if (major == 2 || major == 3) length_width = 4;
-  else throw bad("unknown format version " + std::to_string(major));
+  if (major == 1)
+    length_width = 2;
+  else if (major == 2 || major == 3)
+    length_width = 4;
+  else
+    throw bad("unknown format version " + std::to_string(major));
   const size_t header_start = kMagicSize + 2 + length_width;
   if (bytes.size() < header_start) throw bad("truncated header");
   const size_t header_size = read_le(bytes, kMagicSize + 2, length_width);

@@ -45,6 +45,16 @@ struct TensorInfo {
 
 using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
 
+// One node of the planned graph (after constant folding and fusion) and its time in a run.
+struct NodeProfile {
+  std::string name;     // the node's name in the model; a fused node keeps the name of its root
+  std::string op_type;  // e.g. "Conv", or the fused op nibble runs in its place
+  std::string kernel;   // the kernel chosen at load ("conv_f32 avx2 6x16"); empty: generic code
+  std::vector<Shape> input_shapes;  // [] for an omitted optional input
+  std::vector<Shape> output_shapes;
+  double seconds = 0;  // wall time: output allocation, compute, release of dead inputs
+};
+
 class Session {
  public:
   // Loads an ONNX model. External data files are resolved relative to the model's directory.
@@ -63,6 +73,9 @@ class Session {
   // graph outputs, in graph order, when `output_names` is empty).
   std::vector<Tensor> run(const NamedTensors& inputs,
                           const std::vector<std::string>& output_names = {}) const;
+  // Like run(), and fills `profile` with every executed node in execution order.
+  std::vector<Tensor> run_profiled(const NamedTensors& inputs,
+                                   std::vector<NodeProfile>& profile) const;
 
   // Human-readable listing of the planned graph for the given (or declared) input shapes:
   // one line per node with op, output shapes and kernel.

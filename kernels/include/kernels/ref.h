@@ -44,8 +44,8 @@ void gemm_pack_a(int64_t m, int64_t k, const int8_t* a, int64_t row_stride, int6
 void gemm_pack_b(int64_t kc, int64_t nc, const float* b, int64_t row_stride, int64_t col_stride,
                  float* packed);
 // Integer B packed as float (b - zero_points[j]), one zero point per column of the block.
-void gemm_pack_b(int64_t kc, int64_t nc, const uint8_t* b, int64_t row_stride,
-                 int64_t col_stride, const int32_t* zero_points, float* packed);
+void gemm_pack_b(int64_t kc, int64_t nc, const uint8_t* b, int64_t row_stride, int64_t col_stride,
+                 const int32_t* zero_points, float* packed);
 void gemm_pack_b(int64_t kc, int64_t nc, const int8_t* b, int64_t row_stride, int64_t col_stride,
                  const int32_t* zero_points, float* packed);
 
@@ -67,22 +67,22 @@ void sgemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t a_row_stride
 // C[m x n] = sum_k (A[i,k] - a_zero_points[i]) * (B[k,j] - b_zero_points[j]), int32, exact.
 // a_zero_points has m entries, b_zero_points n entries. TA/TB are uint8_t or int8_t.
 template <typename TA, typename TB>
-void qgemm(int64_t m, int64_t n, int64_t k, const TA* a, int64_t a_row_stride,
-           int64_t a_col_stride, const int32_t* a_zero_points, const TB* b, int64_t b_row_stride,
-           int64_t b_col_stride, const int32_t* b_zero_points, int32_t* c, int64_t ldc);
+void qgemm(int64_t m, int64_t n, int64_t k, const TA* a, int64_t a_row_stride, int64_t a_col_stride,
+           const int32_t* a_zero_points, const TB* b, int64_t b_row_stride, int64_t b_col_stride,
+           const int32_t* b_zero_points, int32_t* c, int64_t ldc);
 
 // ---- convolution helpers ----------------------------------------------------------------------
 
 // Geometry of one group of an N-D convolution, N <= 3; lower-rank convolutions fill the leading
 // spatial dimensions with size 1 (kernel 1, stride 1, dilation 1, pad 0).
 struct ConvGeometry {
-  int64_t channels = 0;                      // input channels of the group
-  int64_t in[3] = {1, 1, 1};                 // input spatial size (D, H, W)
-  int64_t out[3] = {1, 1, 1};                // output spatial size
+  int64_t channels = 0;        // input channels of the group
+  int64_t in[3] = {1, 1, 1};   // input spatial size (D, H, W)
+  int64_t out[3] = {1, 1, 1};  // output spatial size
   int64_t kernel[3] = {1, 1, 1};
   int64_t stride[3] = {1, 1, 1};
   int64_t dilation[3] = {1, 1, 1};
-  int64_t pad[3] = {0, 0, 0};                // leading pads; trailing pads only shape `out`
+  int64_t pad[3] = {0, 0, 0};  // leading pads; trailing pads only shape `out`
 
   int64_t in_size() const { return in[0] * in[1] * in[2]; }
   int64_t out_size() const { return out[0] * out[1] * out[2]; }

@@ -1,0 +1,105 @@
+// Internal interface between the low-bit GEMM driver (gemm_int_dispatch.cpp) and the per-ISA
+// kernels (kernels/x86/avx2, kernels/x86/avx512).
+//
+// Blocking (GotoBLAS order). For columns in blocks of nc and depth in blocks of kc:
+//   pack B block (kc x nc) into strips of NR columns;
+//   for each panel of MR weight rows: prepare the panel's kc slice (expand 4-bit/8-bit weights to
+//     the kernel's operand type, into an L1-sized scratch), then run the MR x NR tile kernel on
+//     every strip. The expansion is amortized over nc columns.
+// Sums over earlier K blocks are kept in a per-thread partial buffer (int32 or float).
+//
+// Layouts, with ku = k_unit values of K interleaved per column (4 for uint8 quads, 2 for int16
+// pairs, 1 for float):
+//   B strip: [kb_pad / ku][NR][ku] (uint8, int16 or float), kb_pad = round_up(kb, ku); padding
+//            rows and columns are 0.
+//   weights: per panel of MR rows, K stored rounded up to 64 (k_store), values in
+//            [k_store / ku][MR][ku] order, rows past M and depths past K zero. At 8 bits one byte
+//            per value; at 4 bits each run of 64 values is 32 bytes, value j of the run in the low
+//            nibble of byte j and value 32 + j in the high nibble (two's complement nibbles).
+//   prepared A (prepare_a output): the same order, expanded to the tile kernel's operand type.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "kernels/cpu_features.h"
+#include "kernels/gemm_int.h"
+
+namespace nibble::kernels::qgemm_detail {
+
+// Operand type of the tile kernels' A side, what prepare_a produces per weight value.
+enum class PanelType : uint8_t {
+  S8,       // int8
+  S8Split,  // int8 weights as two int4-range halves, w = 16 * hi + lo: hi panel, then lo panel
+  S16,      // int16
+  F32,      // float (the integer value; the scale is applied in the epilogue)
+};
+
+// Constants of the epilogue shared by every tile of one qgemm call; per-row arrays are indexed
+// by absolute row.
+struct TileEpilogue {
+  QType out = QType::F32;       // F32, U8, S8 or I32
+  const int32_t* comp = nullptr;  // integer modes: value subtracted from the sum (zp * row_sum)
+  const float* scale = nullptr;   // combined scale
+  const float* bias = nullptr;    // never null (zeros when the caller has no bias)
+  bool silu = false;
+  float clamp_min = 0, clamp_max = 0;
+  // U8/S8: q = round(clamp(y * inv_out_scale, q_lo, q_hi)) + out_zero_point, where the bounds
+  // already have the zero point taken off.
+  float inv_out_scale = 1;
+  float q_lo = 0, q_hi = 0;
+  int32_t out_zero_point = 0;
+};
+
+// One MR x NR tile over one K block.
+struct Tile {
+  int64_t k_units = 0;      // kb_pad / k_unit
+  const void* a = nullptr;  // prepared panel slice
+  const void* b = nullptr;  // packed B strip
+  int64_t row0 = 0;         // absolute row of the tile's first row
+  int rows = 0, cols = 0;   // valid part of the tile (<= MR, <= NR)
+  // Accumulators of earlier K blocks (first == false) and, when last == false, where this block's
+  // sums go: int32 (integer modes) or float (A16), row stride partial_ld.
+  void* partial = nullptr;
+  int64_t partial_ld = 0;
+  bool first = true, last = true;
+  // last == true: the epilogue writes the valid part here, element (r, c) at dst[r * dst_ld + c]
+  // of the epilogue's output type.
+  void* dst = nullptr;
+  int64_t dst_ld = 0;
+};
+
+struct KernelSet {
+  const char* name;  // kind, tile, ISA: "w4a8 8x48 avx512vnni"
+  QuantMode mode;
+  int bits;
+  Isa isa;
+  int mr, nr, k_unit;
+  int64_t kc;  // K block depth, a multiple of 64
+  PanelType panel;
+  // Expands `count` packed values (a multiple of 64, starting at a 64-value boundary) to the
+  // panel type.
+  void (*prepare_a)(const uint8_t* packed, int bits, int64_t count, void* out);
+  void (*tile)(const Tile& tile, const TileEpilogue& epilogue);
+};
+
+// Bytes per prepared A value.
+inline size_t panel_value_bytes(PanelType t) {
+  switch (t) {
+    case PanelType::S8: return 1;
+    case PanelType::S8Split: return 2;
+    case PanelType::S16: return 2;
+    case PanelType::F32: return 4;
+  }
+  return 4;
+}
+
+// The kernel sets each ISA directory provides (null when that ISA has none for the mode/bits).
+namespace avx2 {
+const KernelSet* kernel_set(QuantMode mode, int bits);
+}
+namespace avx512 {
+const KernelSet* kernel_set(QuantMode mode, int bits, bool vnni);
+}
+
+}  // namespace nibble::kernels::qgemm_detail

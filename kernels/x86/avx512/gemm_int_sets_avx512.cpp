@@ -1,0 +1,52 @@
+// The AVX-512 low-bit GEMM kernel sets (tile kernel, its register tile and K block, and how
+// weight panels are expanded for it), as chosen by gemm_int_dispatch.cpp.
+#include "kernels/x86/avx512/gemm_int_common_avx512.h"
+
+namespace nibble::kernels::qgemm_detail::avx512 {
+
+void tile_a8_8x48_vnni(const Tile& t, const TileEpilogue& ep);
+void tile_w4a8_4x48(const Tile& t, const TileEpilogue& ep);
+void tile_w8a8_split_4x48(const Tile& t, const TileEpilogue& ep);
+void tile_a16_8x48(const Tile& t, const TileEpilogue& ep);
+void tile_a16i16_8x48(const Tile& t, const TileEpilogue& ep);
+void tile_a16i16_8x48_vnni(const Tile& t, const TileEpilogue& ep);
+
+namespace {
+
+// K blocks: a prepared panel slice stays in L1 (8 rows x 2048 int8 = 16 KiB, 8 x 1024 int16,
+// 8 x 256 float = 8 KiB) while B strips stream from L2.
+constexpr int64_t kKcA8 = 2048, kKcA16I16 = 1024, kKcA16 = 256;
+
+// clang-format off
+const KernelSet kW8A8Vnni   {"w8a8 8x48 avx512vnni", QuantMode::A8, 8, Isa::Avx512Vnni, 8, 48, 4, kKcA8, PanelType::S8, prepare_s8, tile_a8_8x48_vnni};
+const KernelSet kW4A8Vnni   {"w4a8 8x48 avx512vnni", QuantMode::A8, 4, Isa::Avx512Vnni, 8, 48, 4, kKcA8, PanelType::S8, prepare_s8, tile_a8_8x48_vnni};
+const KernelSet kW8A8       {"w8a8 4x48 avx512", QuantMode::A8, 8, Isa::Avx512, 4, 48, 4, kKcA8, PanelType::S8Split, prepare_s8_split, tile_w8a8_split_4x48};
+const KernelSet kW4A8       {"w4a8 4x48 avx512", QuantMode::A8, 4, Isa::Avx512, 4, 48, 4, kKcA8, PanelType::S8, prepare_s8, tile_w4a8_4x48};
+const KernelSet kW8A16      {"w8a16 8x48 avx512", QuantMode::A16, 8, Isa::Avx512, 8, 48, 1, kKcA16, PanelType::F32, prepare_f32, tile_a16_8x48};
+const KernelSet kW4A16      {"w4a16 8x48 avx512", QuantMode::A16, 4, Isa::Avx512, 8, 48, 1, kKcA16, PanelType::F32, prepare_f32, tile_a16_8x48};
+const KernelSet kW8A16i16   {"w8a16i16 8x48 avx512", QuantMode::A16I16, 8, Isa::Avx512, 8, 48, 2, kKcA16I16, PanelType::S16, prepare_s16, tile_a16i16_8x48};
+const KernelSet kW4A16i16   {"w4a16i16 8x48 avx512", QuantMode::A16I16, 4, Isa::Avx512, 8, 48, 2, kKcA16I16, PanelType::S16, prepare_s16, tile_a16i16_8x48};
+const KernelSet kW8A16i16Vnni{"w8a16i16 8x48 avx512vnni", QuantMode::A16I16, 8, Isa::Avx512Vnni, 8, 48, 2, kKcA16I16, PanelType::S16, prepare_s16, tile_a16i16_8x48_vnni};
+const KernelSet kW4A16i16Vnni{"w4a16i16 8x48 avx512vnni", QuantMode::A16I16, 4, Isa::Avx512Vnni, 8, 48, 2, kKcA16I16, PanelType::S16, prepare_s16, tile_a16i16_8x48_vnni};
+// clang-format on
+
+}  // namespace
+
+const KernelSet* kernel_set(QuantMode mode, int bits, bool vnni) {
+  const bool int4 = bits == 4;
+  switch (mode) {
+    case QuantMode::A8:
+      if (vnni) return int4 ? &kW4A8Vnni : &kW8A8Vnni;
+      return int4 ? &kW4A8 : &kW8A8;
+    case QuantMode::A16:
+      // No VNNI-specific float kernel: the dispatcher falls back to the AVX-512 one.
+      if (vnni) return nullptr;
+      return int4 ? &kW4A16 : &kW8A16;
+    case QuantMode::A16I16:
+      if (vnni) return int4 ? &kW4A16i16Vnni : &kW8A16i16Vnni;
+      return int4 ? &kW4A16i16 : &kW8A16i16;
+  }
+  return nullptr;
+}
+
+}  // namespace nibble::kernels::qgemm_detail::avx512
