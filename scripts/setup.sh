@@ -17,7 +17,7 @@ PACKAGES=(
   libbenchmark-dev doctest-dev           # benchmarks and tests
   libcli11-dev                           # CLI argument parsing
   nlohmann-json3-dev                     # JSON reports and COCO annotations
-  python3 python3-venv                   # ONNX Runtime reference checks
+  python3 python3-venv python3-dev       # ONNX Runtime reference checks, the Python package
 )
 
 missing=()
@@ -39,10 +39,14 @@ if [[ ! -x .venv/bin/python ]]; then
   echo "setup: creating .venv"
   python3 -m venv .venv
 fi
-if ! .venv/bin/python -c "import onnx, onnxruntime, numpy" 2>/dev/null; then
-  echo "setup: installing onnx, onnxruntime and numpy into .venv"
-  .venv/bin/pip install -q "onnx>=1.17,<2" "onnxruntime>=1.20,<2" "numpy>=2,<3"
+if ! .venv/bin/python -c "import onnx, onnxruntime, numpy, openvino, pycocotools, cv2, pytest, nanobind, scikit_build_core" 2>/dev/null; then
+  echo "setup: installing onnx, onnxruntime, numpy, openvino, pycocotools, opencv, pytest, nanobind and scikit-build-core into .venv"
+  .venv/bin/pip install -q "onnx>=1.17,<2" "onnxruntime>=1.20,<2" "numpy>=2,<3" "openvino>=2024,<2027" \
+    "pycocotools>=2.0.7,<3" "opencv-python-headless>=4.8,<6" \
+    "pytest>=7" "nanobind>=2.4,<4" "scikit-build-core>=0.10,<2"
 fi
 
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DNIBBLE_BUILD_PYTHON=ON -DPython_EXECUTABLE="$ROOT/.venv/bin/python"
 cmake --build build -j "${NIBBLE_JOBS:-$(nproc)}"
+# The Python package into .venv, from the tree just built (the pip build finds it up to date).
+CMAKE_GENERATOR="Unix Makefiles" .venv/bin/pip install -q --no-build-isolation -C build-dir=build .

@@ -18,11 +18,17 @@ struct Session::Impl {
   std::vector<TensorInfo> outputs;
   std::unique_ptr<ThreadPool> pool;
 
+  // One plan per distinct set of input shapes (dynamic models get one per shape they see), and
+  // per value of the inputs an op needs as constants (e.g. `axes` fed at run time).
+  using PlanKey = std::pair<std::vector<Shape>, std::vector<std::string>>;
   mutable std::mutex plans_mutex;
-  // One plan per distinct set of input shapes (dynamic models get one per shape they see).
-  mutable std::map<std::vector<Shape>, std::shared_ptr<const Plan>> plans;
+  mutable std::map<PlanKey, std::shared_ptr<const Plan>> plans;
+  mutable std::vector<bool> value_specialized;  // per graph input
 
-  std::shared_ptr<const Plan> plan_for(const std::vector<Shape>& shapes) const;
+  // `values[i]` may be null when only shapes are known (planning at load, describe()); then an
+  // input that must be a constant makes this throw ConstantInputRequired.
+  std::shared_ptr<const Plan> plan_for(const std::vector<Shape>& shapes,
+                                       const std::vector<const Tensor*>& values) const;
 };
 
 namespace {
@@ -67,8 +73,15 @@ std::shared_ptr<Session::Impl> make_impl(Graph graph, const SessionOptions& opti
     }
     shapes.push_back(*val.shape);
   }
+  impl->value_specialized.assign(impl->inputs.size(), false);
   std::shared_ptr<const Plan> plan;
-  if (all_static) plan = impl->plan_for(shapes);
+  if (all_static) {
+    try {
+      plan = impl->plan_for(shapes, std::vector<const Tensor*>(shapes.size(), nullptr));
+    } catch (const ConstantInputRequired&) {
+      // Planned at the first run, when the input's value is known.
+    }
+  }
 
   for (ValueId v : impl->graph.outputs) {
     const Value& val = impl->graph.values[size_t(v)];
@@ -85,18 +98,44 @@ std::shared_ptr<Session::Impl> make_impl(Graph graph, const SessionOptions& opti
 
 }  // namespace
 
-std::shared_ptr<const Plan> Session::Impl::plan_for(const std::vector<Shape>& shapes) const {
+std::shared_ptr<const Plan> Session::Impl::plan_for(const std::vector<Shape>& shapes,
+                                                    const std::vector<const Tensor*>& values) const {
   std::lock_guard<std::mutex> lock(plans_mutex);
-  auto it = plans.find(shapes);
-  if (it != plans.end()) return it->second;
-  std::map<std::string, Shape> named;
-  for (size_t i = 0; i < graph.inputs.size(); ++i) {
-    named[graph.values[size_t(graph.inputs[i])].name] = shapes[i];
+  for (;;) {
+    PlanKey key{shapes, std::vector<std::string>(shapes.size())};
+    std::map<std::string, Tensor> constant_inputs;
+    for (size_t i = 0; i < shapes.size(); ++i) {
+      if (!value_specialized[i]) continue;
+      const std::string& name = inputs[i].name;
+      if (!values[i]) {
+        throw ConstantInputRequired("input '" + name + "' is read as a constant; its value is needed to plan", {name});
+      }
+      key.second[i].assign(static_cast<const char*>(values[i]->raw()), values[i]->nbytes());
+      constant_inputs.emplace(name, *values[i]);
+    }
+    auto it = plans.find(key);
+    if (it != plans.end()) return it->second;
+    std::map<std::string, Shape> named;
+    for (size_t i = 0; i < shapes.size(); ++i) named[inputs[i].name] = shapes[i];
+    bool optimize = options.optimization != OptimizationLevel::None;
+    try {
+      auto plan = build_plan(graph, named, constant_inputs, optimize, options.max_tensor_bytes, *pool);
+      plans.emplace(std::move(key), plan);
+      return plan;
+    } catch (const ConstantInputRequired& e) {
+      bool newly_specialized = false;
+      for (const std::string& name : e.inputs) {
+        auto input = std::find_if(inputs.begin(), inputs.end(),
+                                  [&](const TensorInfo& t) { return t.name == name; });
+        size_t i = size_t(input - inputs.begin());
+        if (input != inputs.end() && !value_specialized[i]) {
+          value_specialized[i] = true;  // plan again, keyed by this input's value
+          newly_specialized = true;
+        }
+      }
+      if (!newly_specialized) throw;
+    }
   }
-  bool optimize = options.optimization != OptimizationLevel::None;
-  auto plan = build_plan(graph, named, optimize, options.max_tensor_bytes, *pool);
-  plans.emplace(shapes, plan);
-  return plan;
 }
 
 Session Session::load(const std::string& path, const SessionOptions& options) {
@@ -169,7 +208,7 @@ std::vector<Tensor> run_plan(const Session::Impl& impl, const NamedTensors& inpu
     if (!bound[i]) throw Error(ErrorKind::InvalidArgument, "missing input '" + impl.inputs[i].name + "'");
     shapes.push_back(bound[i]->shape());
   }
-  std::shared_ptr<const Plan> plan = impl.plan_for(shapes);
+  std::shared_ptr<const Plan> plan = impl.plan_for(shapes, bound);
   std::vector<double> step_seconds;
   std::vector<Tensor> all =
       execute_plan(*plan, bound, *impl.pool, profile ? &step_seconds : nullptr);
@@ -215,7 +254,7 @@ std::string Session::describe(const std::map<std::string, Shape>& input_shapes) 
     }
     shapes.push_back(s);
   }
-  auto plan = impl.plan_for(shapes);
+  auto plan = impl.plan_for(shapes, std::vector<const Tensor*>(shapes.size(), nullptr));
   std::ostringstream os;
   const Graph& g = plan->graph;
   for (const PlanStep& step : plan->steps) {

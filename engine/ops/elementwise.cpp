@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "engine/ops/elementwise_util.h"
+#include "kernels/logistic_f32.h"
 
 namespace nibble {
 namespace {
@@ -353,7 +354,7 @@ OpDef variadic_op(Fn fn, bool mean) {
       using C = compute_t<T>;
       const size_t n = ctx.num_inputs();
       if (n == 1) {
-        std::memcpy(out.raw(), ctx.input(0).raw(), out.nbytes());
+        if (out.nbytes() != 0) std::memcpy(out.raw(), ctx.input(0).raw(), out.nbytes());
       } else {
         run_binary<T, T, T>(ctx, ctx.input(0), ctx.input(1), out, fn);
         for (size_t i = 2; i < n; ++i) run_binary<T, T, T>(ctx, out, ctx.input(i), out, fn);
@@ -498,6 +499,21 @@ OpDef float_op(Make make) {
 }
 
 template <class F> F sigmoid(F x) { return F(1) / (F(1) + exp_fast(-x)); }
+
+// Sigmoid. float32 runs through the logistic kernel, which gives ONNX Runtime's results bit for
+// bit (kernels/include/kernels/logistic_f32.h); float16 and double use the formula above.
+OpDef sigmoid_op() {
+  OpDef def = float_op(no_attrs([](auto x) { return sigmoid(x); }));
+  def.compute = [other_types = def.compute](const ComputeContext& ctx) {
+    if (ctx.input(0).dtype() != DType::F32) return other_types(ctx);
+    const kernels::LogisticF32Fn logistic = kernels::logistic_f32_kernel(kernels::active_isa());
+    const float* x = ctx.input(0).data<float>();
+    float* y = ctx.output(0).data<float>();
+    parallel(ctx, ctx.input(0).numel(), kCostlyGrain,
+             [&](int64_t begin, int64_t end) { logistic(x + begin, y + begin, end - begin); });
+  };
+  return def;
+}
 // log(1 + exp(x)) without overflow for large x.
 template <class F> F softplus(F x) {
   return x > F(0) ? x + std::log1p(std::exp(-x)) : std::log1p(std::exp(x));
@@ -557,7 +573,7 @@ To convert(From v) {
 // Converts `in` into `out`'s dtype. int4/uint4 are held one per byte: results wrap to 4 bits.
 void cast_tensor(const ComputeContext& ctx, const Tensor& in, Tensor& out) {
   if (in.dtype() == out.dtype()) {
-    std::memcpy(out.raw(), in.raw(), in.nbytes());
+    if (in.nbytes() != 0) std::memcpy(out.raw(), in.raw(), in.nbytes());
     return;
   }
   const DType to = out.dtype();
@@ -708,7 +724,7 @@ void register_elementwise_ops(OpRegistry& r) {
   math("Acosh", [](auto x) { return std::acosh(x); });
   math("Atanh", [](auto x) { return std::atanh(x); });
   math("Tanh", [](auto x) { return std::tanh(x); });
-  math("Sigmoid", [](auto x) { return sigmoid(x); });
+  r.add("", "Sigmoid", sigmoid_op());
   math("Softplus", [](auto x) { return softplus(x); });
   math("Softsign", [](auto x) { return x / (decltype(x)(1) + std::abs(x)); });
   math("Mish", [](auto x) { return x * std::tanh(softplus(x)); });

@@ -2,13 +2,19 @@
 // the normalizations (BatchNormalization, InstanceNormalization, LayerNormalization,
 // LpNormalization). Pooling lives in pool.cpp and Resize/Upsample in resize.cpp.
 //
-// float32 Conv/ConvTranspose/MatMul/Gemm run on the reference im2col + blocked GEMM kernels
-// (kernels/ref.h); Conv packs constant weights once in prepare. Other numeric types of
+// float32 Conv runs on the dispatched FP32 convolution kernels (engine/ops/conv_f32_op.h);
+// float16 Conv, ConvTranspose, MatMul and Gemm on the reference im2col + blocked GEMM kernels
+// (kernels/ref.h). Conv packs constant weights once in prepare. Other numeric types of
 // MatMul/Gemm use a plain triple loop.
+#include <algorithm>
 #include <cmath>
 #include <memory>
 #include <optional>
+#include <string>
+#include <type_traits>
+#include <vector>
 
+#include "engine/ops/conv_f32_op.h"
 #include "engine/ops/nn_common.h"
 
 namespace nibble {
@@ -51,6 +57,7 @@ void conv_infer(InferContext& ctx) {
 }
 
 std::shared_ptr<const void> conv_prepare(const InferContext& ctx) {
+  if (ctx.input_dtype(0) == DType::F32) return conv_f32_prepare(ctx);
   auto state = std::make_shared<ConvState>();
   state->layout = conv_layout(ctx, ctx.input_shape(0), ctx.input_shape(1));
   if (const Tensor* w = ctx.input_constant(1)) {
@@ -59,12 +66,17 @@ std::shared_ptr<const void> conv_prepare(const InferContext& ctx) {
   return state;
 }
 
-KernelInfo conv_kernel_info(const InferContext&, const void* state) {
+KernelInfo conv_kernel_info(const InferContext& ctx, const void* state) {
+  if (ctx.input_dtype(0) == DType::F32) return conv_f32_kernel_info(ctx, state);
   const auto* s = static_cast<const ConvState*>(state);
   return s ? describe_conv(s->layout, s->weights ? &*s->weights : nullptr, false) : KernelInfo{};
 }
 
 void conv_compute(const ComputeContext& ctx) {
+  if (ctx.input(0).dtype() == DType::F32) {
+    conv_f32_compute(ctx);
+    return;
+  }
   const auto& state = ctx.state<ConvState>();
   std::optional<PackedConvWeights> packed_now;
   if (!state.weights) packed_now = pack_conv_weights(state.layout, widened(ctx.input(1)));
@@ -72,11 +84,6 @@ void conv_compute(const ComputeContext& ctx) {
   const Tensor x = widened(ctx.input(0));
   const Tensor bias = ctx.has_input(2) ? widened(ctx.input(2)) : Tensor();
   Tensor& y = ctx.output(0);
-  if (y.dtype() == DType::F32) {
-    run_conv(state.layout, weights, x.data<float>(), bias.empty() ? nullptr : bias.data<float>(),
-             y.data<float>(), ctx.pool());
-    return;
-  }
   std::vector<float> y_float(static_cast<size_t>(y.numel()));
   run_conv(state.layout, weights, x.data<float>(), bias.empty() ? nullptr : bias.data<float>(),
            y_float.data(), ctx.pool());

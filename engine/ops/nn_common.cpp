@@ -1,6 +1,8 @@
 #include "engine/ops/nn_common.h"
 
 #include <algorithm>
+#include <string>
+#include <vector>
 
 namespace nibble {
 namespace {

@@ -1,5 +1,7 @@
 #include "engine/ops/op_registry.h"
 
+#include <algorithm>
+
 namespace nibble {
 
 InferContext::InferContext(const Graph& graph, const Node& node, int64_t opset)
@@ -34,8 +36,30 @@ const Tensor* InferContext::input_constant(size_t i) const {
 const Tensor& InferContext::require_constant(size_t i, const char* what) const {
   require_input(i);
   const Tensor* t = input_constant(i);
-  if (!t) unsupported(std::string(what) + " must be a constant (known when the model is loaded)");
-  return *t;
+  if (t) return *t;
+  std::string message = node.describe() + ": " + what + " must be a constant (known when the model is loaded)";
+  // Which runtime graph inputs does the value come from? Specializing the plan on their values
+  // is worth it only for small tensors (shape-like data, not images).
+  constexpr int64_t kMaxSpecializedElements = 4096;
+  std::vector<std::string> sources;
+  std::vector<ValueId> stack{node.inputs[i]};
+  std::vector<bool> seen(graph_.values.size(), false);
+  while (!stack.empty()) {
+    ValueId id = stack.back();
+    stack.pop_back();
+    if (id == kNoValue || seen[size_t(id)]) continue;
+    seen[size_t(id)] = true;
+    const Value& v = graph_.values[size_t(id)];
+    if (v.constant) continue;
+    if (v.producer >= 0) {
+      for (ValueId in : graph_.nodes[size_t(v.producer)].inputs) stack.push_back(in);
+      continue;
+    }
+    if (!v.shape || shape_numel(*v.shape) > kMaxSpecializedElements) throw Error(ErrorKind::Unsupported, message);
+    sources.push_back(v.name);
+  }
+  if (sources.empty()) throw Error(ErrorKind::Unsupported, message);
+  throw ConstantInputRequired(message, std::move(sources));
 }
 
 bool InferContext::has_output(size_t i) const {
@@ -98,6 +122,8 @@ const OpRegistry& OpRegistry::instance() {
     register_nn_ops(r);
     register_quant_ops(r);
     register_control_ops(r);
+    register_fused_conv_ops(r);
+    register_qlinear_fused_ops(r);
     return r;
   }();
   return registry;

@@ -19,6 +19,16 @@
 
 namespace nibble {
 
+// Thrown by InferContext::require_constant when the value is computed from small runtime graph
+// inputs only (an `axes` or `pads` tensor fed at run time): the session then plans once per value
+// of those inputs.
+class ConstantInputRequired : public Error {
+ public:
+  ConstantInputRequired(const std::string& message, std::vector<std::string> input_names)
+      : Error(ErrorKind::Unsupported, message), inputs(std::move(input_names)) {}
+  std::vector<std::string> inputs;
+};
+
 // What infer/prepare see of a node: input types, static shapes and load-time constants.
 class InferContext {
  public:
@@ -129,5 +139,7 @@ void register_quant_ops(OpRegistry& r);        // engine/ops/quant.cpp: Q/DQ, Dy
                                                // ConvInteger, MatMulInteger, QLinearConv/MatMul
 void register_control_ops(OpRegistry& r);      // engine/ops/control.cpp: Identity, Constant, Shape,
                                                // Size, ConstantOfShape, Range
+void register_qlinear_fused_ops(OpRegistry& r);  // engine/ops/qconv.cpp: nibble.QConv (fuse_qdq)
+void register_fused_conv_ops(OpRegistry& r);   // engine/ops/fused_conv.cpp: nibble:FusedConv
 
 }  // namespace nibble

@@ -2,8 +2,12 @@
 // forms, for 1 to 3 spatial dimensions. Each (image, channel) plane is one task; every output
 // position walks only the taps of its window that fall inside the input, precomputed per
 // spatial dimension.
+#include <algorithm>
 #include <cmath>
 #include <limits>
+#include <memory>
+#include <type_traits>
+#include <vector>
 
 #include "engine/ops/nn_common.h"
 

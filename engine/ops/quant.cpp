@@ -7,10 +7,13 @@
 // saturation, as the spec requires. Scales are used in float32, float16 scales included.
 // Requantization of the QLinear ops multiplies the int32 accumulator by the float32 product
 // of the scales in double precision, as the ONNX reference does.
-#include <cfenv>
+#include <algorithm>
 #include <cmath>
 #include <limits>
+#include <memory>
 #include <optional>
+#include <string>
+#include <vector>
 
 #include "engine/ops/nn_common.h"
 

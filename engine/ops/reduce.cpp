@@ -5,6 +5,10 @@
 // the same list of input offsets (relative to its own base); when the innermost run is kept,
 // a block of neighbouring outputs is folded together so the inner loop stays contiguous.
 // Float sums accumulate in double, integer ones in 64 bits with wrap-around.
+//
+// Softmax and LogSoftmax work on contiguous rows when the axis is innermost, otherwise on panels
+// of adjacent lines gathered row by row, so every loop runs over contiguous data and vectorizes
+// (exp through exp_fast / map_f32 for float32).
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -131,11 +135,12 @@ struct ReduceAxes {
   bool keepdims = true;
 };
 
+int64_t axes_input_since(const Node& node) { return node.op_type == "ReduceSum" ? 13 : 18; }
+
 ReduceAxes reduce_axes(const Node& node, int64_t opset, int64_t rank, const Tensor* axes_input) {
-  const int64_t input_since = node.op_type == "ReduceSum" ? 13 : 18;
   std::vector<int64_t> axes;
   bool noop_when_empty = false;
-  if (opset >= input_since) {
+  if (opset >= axes_input_since(node)) {
     if (axes_input) axes = axes_input->to_i64_vector();
     noop_when_empty = node.attr_int("noop_with_empty_axes", 0) != 0;
   } else {
@@ -271,8 +276,7 @@ enum class ReduceKind { Sum, Mean, Max, Min, Prod, L1, L2, SumSquare, LogSum, Lo
 OpDef reduce_op(ReduceKind kind) {
   OpDef def;
   def.infer = [kind](InferContext& ctx) {
-    const int64_t input_since = ctx.node.op_type == "ReduceSum" ? 13 : 18;
-    expect_inputs(ctx, 1, ctx.opset >= input_since ? 2 : 1);
+    expect_inputs(ctx, 1, ctx.opset >= axes_input_since(ctx.node) ? 2 : 1);
     const bool extremum = kind == ReduceKind::Max || kind == ReduceKind::Min;
     check_type(ctx, 0, extremum ? kAll : kNumeric);
     const Tensor* axes = nullptr;

@@ -7,9 +7,11 @@
 // indices and weights that contribute (the coefficient and neighbour rules of the ONNX reference
 // implementation). Nearest is then a plain gather over all axes; linear and cubic apply the
 // axes one after another in double precision.
+#include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <set>
+#include <string>
+#include <vector>
 
 #include "engine/ops/nn_common.h"
 
@@ -222,7 +224,10 @@ std::vector<double> interpolation_coeffs(const ResizeParams& p, double ratio, do
 }
 
 // Source coordinate of output index `o` along an axis; sets `outside` for tf_crop_and_resize
-// positions beyond the input.
+// positions beyond the input. Computed in float like ONNX Runtime, so nearest rounding agrees
+// with it at ties (the conformance data agree too). align_corners, half_pixel_symmetric and
+// tf_crop_and_resize use the unrounded output length scale * in, as the ONNX reference does;
+// pytorch_half_pixel tests the integer length, as the spec and ONNX Runtime do.
 double source_coordinate(const ResizeParams& p, size_t d, int64_t o, int64_t in, int64_t out,
                          bool& outside) {
   const float scale = static_cast<float>(p.scales[d]);
@@ -246,8 +251,8 @@ double source_coordinate(const ResizeParams& p, size_t d, int64_t o, int64_t in,
   // tf_crop_and_resize
   const float start = static_cast<float>(p.roi_start[d]), end = static_cast<float>(p.roi_end[d]);
   const float coord = (out_length == 1 ? (end - start) * (in_f - 1) / 2
-                                        : x * (end - start) * (in_f - 1) / (out_length - 1)) +
-                       start * (in_f - 1);
+                                       : x * (end - start) * (in_f - 1) / (out_length - 1)) +
+                      start * (in_f - 1);
   outside = coord < 0 || coord > in_f - 1;
   return coord;
 }

@@ -1539,14 +1539,10 @@ int64_t count_nonzero(const Tensor& t) {
 }
 
 void infer_nonzero(InferContext& ctx) {
-  const Tensor* input = ctx.input_constant(0);
-  if (!input)
-    ctx.unsupported(
-        "NonZero of a run-time tensor is not supported: its output shape depends on the "
-        "data, and nibble plans static shapes");
+  const Tensor& input = ctx.require_constant(0, "NonZero input (the output shape depends on it)");
   // A scalar counts as a 1-D tensor of one element, as in ONNX Runtime.
-  const int64_t rank = std::max<int64_t>(1, input->rank());
-  ctx.set_output(0, DType::I64, {rank, count_nonzero(*input)});
+  const int64_t rank = std::max<int64_t>(1, input.rank());
+  ctx.set_output(0, DType::I64, {rank, count_nonzero(input)});
 }
 
 void compute_nonzero(const ComputeContext& ctx) {

@@ -1,6 +1,6 @@
 // Graph passes, run in this order when a run is planned:
-//   remove_dead_nodes -> infer_shapes_and_fold -> remove_dead_nodes
-//   -> [OptimizationLevel::All] fuse_conv_epilogues
+//   remove_dead_nodes -> infer_shapes_and_fold -> [OptimizationLevel::All] fuse_qdq
+//   -> remove_dead_nodes -> [OptimizationLevel::All] fuse_conv_epilogues
 #pragma once
 
 #include <cstddef>
@@ -25,5 +25,14 @@ void infer_shapes_and_fold(Graph& graph, size_t max_tensor_bytes, ThreadPool& po
 // Clip, residual Add), so the kernel applies them while the output tile is in registers.
 // Needs inferred shapes. (engine/passes/fuse_conv_epilogues.cpp)
 void fuse_conv_epilogues(Graph& graph);
+
+// Replaces DequantizeLinear(x) + DequantizeLinear(w) + Conv [+ BatchNormalization] [+ Relu /
+// SiLU / Clip] by nibble.QConv on the low-bit kernels (W8A8/W4A8 on integer activations,
+// W8A16/W4A16 weight-only). Must run right after infer_shapes_and_fold, before dead nodes are
+// removed: it reads the integer weights from the folded DequantizeLinear nodes' inputs.
+// (engine/passes/fuse_qdq.cpp)
+void fuse_qdq(Graph& graph);
+// String attribute fuse_qdq sets on a Conv whose dequantized weights it could not lower: why.
+inline constexpr const char* kQdqFallbackNote = "nibble_qdq_fallback";
 
 }  // namespace nibble

@@ -8,6 +8,7 @@ namespace nibble {
 
 std::shared_ptr<const Plan> build_plan(const Graph& graph,
                                        const std::map<std::string, Shape>& input_shapes,
+                                       const std::map<std::string, Tensor>& input_values,
                                        bool optimize, size_t max_tensor_bytes, ThreadPool& pool) {
   auto plan = std::make_shared<Plan>();
   Graph& g = plan->graph;
@@ -15,9 +16,12 @@ std::shared_ptr<const Plan> build_plan(const Graph& graph,
   for (ValueId v : g.inputs) {
     Value& val = g.values[size_t(v)];
     val.shape = input_shapes.at(val.name);
+    auto value = input_values.find(val.name);
+    if (value != input_values.end()) val.constant = value->second.clone();
   }
   remove_dead_nodes(g);
   infer_shapes_and_fold(g, max_tensor_bytes, pool);
+  if (optimize) fuse_qdq(g);  // before remove_dead_nodes: it reads the folded DequantizeLinear nodes
   remove_dead_nodes(g);
   if (optimize) {
     fuse_conv_epilogues(g);
@@ -44,6 +48,8 @@ std::shared_ptr<const Plan> build_plan(const Graph& graph,
     step.def->infer(ctx);
     if (step.def->prepare) step.state = step.def->prepare(ctx);
     if (step.def->kernel_info) step.kernel = step.def->kernel_info(ctx, step.state.get());
+    if (auto note = node.attrs.find(kQdqFallbackNote); note != node.attrs.end())
+      step.kernel.note = note->second.s;
     for (size_t i = 0; i < node.outputs.size(); ++i) {
       if (node.outputs[i] == kNoValue) step.omitted_outputs.push_back(ctx.output_types()[i]);
     }

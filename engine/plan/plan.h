@@ -31,8 +31,10 @@ struct Plan {
 
 // `graph` is copied; `input_shapes` gives the full static shape of every runtime input.
 // With `optimize` false the graph runs node by node as written (the reference path).
+// `input_values` holds the inputs the plan is specialized on (their values become constants).
 std::shared_ptr<const Plan> build_plan(const Graph& graph,
                                        const std::map<std::string, Shape>& input_shapes,
+                                       const std::map<std::string, Tensor>& input_values,
                                        bool optimize, size_t max_tensor_bytes, ThreadPool& pool);
 
 // Runs the plan. `inputs[i]` is bound to graph.inputs[i] (already validated).

@@ -414,6 +414,11 @@ Graph load_model(const void* data, size_t size, const LoadOptions& options) {
     }
     auto it = by_name.find(out.name());
     if (it == by_name.end()) invalid("graph output '" + out.name() + "' is never produced");
+    Value& val = g.values[size_t(it->second)];
+    // The declared type is what Session::outputs() reports until a plan infers it.
+    if (val.dtype == DType::Undefined && out.type().tensor_type().elem_type() != 0) {
+      val.dtype = static_cast<DType>(out.type().tensor_type().elem_type());
+    }
     g.outputs.push_back(it->second);
   }
   if (g.outputs.empty()) invalid("the graph has no outputs");

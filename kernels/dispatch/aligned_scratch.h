@@ -10,20 +10,21 @@
 
 namespace nibble::kernels {
 
-template <typename Tag>
-float* thread_scratch(int64_t floats) {
+// Room for `count` values of T; the contents are left as the last user left them.
+template <typename Tag, typename T = float>
+T* thread_scratch(int64_t count) {
   struct Free {
-    void operator()(float* p) const { std::free(p); }
+    void operator()(T* p) const { std::free(p); }
   };
-  thread_local std::unique_ptr<float, Free> buffer;
+  thread_local std::unique_ptr<T, Free> buffer;
   thread_local int64_t capacity = 0;
-  if (capacity < floats) {
-    const size_t bytes = (static_cast<size_t>(floats) * sizeof(float) + 63) / 64 * 64;
+  if (capacity < count) {
+    const size_t bytes = (static_cast<size_t>(count) * sizeof(T) + 63) / 64 * 64;
     buffer.reset();
     capacity = 0;
-    buffer.reset(static_cast<float*>(std::aligned_alloc(64, bytes)));
+    buffer.reset(static_cast<T*>(std::aligned_alloc(64, bytes)));
     if (!buffer) throw std::bad_alloc();
-    capacity = floats;
+    capacity = count;
   }
   return buffer.get();
 }

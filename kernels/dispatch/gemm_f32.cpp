@@ -2,8 +2,10 @@
 // packs B block by block and walks the micro-kernel over the tiles of C.
 #include <algorithm>
 #include <cstring>
+#include <iterator>
 
 #include "kernels/dispatch/aligned_scratch.h"
+#include "kernels/dispatch/pack_f32.h"
 #include "kernels/gemm_f32.h"
 
 namespace nibble::kernels {
@@ -20,18 +22,32 @@ const GemmF32Kernel kKernels[] = {
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 struct PackedBScratch {};
+struct RowOffsetsScratch {};
 
-// Rows of B are read in order (one pass over memory) and scattered to the strips.
+// b_offsets of a packed strip: row k at k * nr.
+int64_t* packed_row_offsets(int64_t nr, int64_t kc) {
+  int64_t* offsets = thread_scratch<RowOffsetsScratch, int64_t>(kc);
+  for (int64_t k = 0; k < kc; ++k) offsets[k] = k * nr;
+  return offsets;
+}
+
+// Rows of B are read in order (one pass over memory) and scattered to the strips; fixed strip
+// widths let the copies inline.
 template <int64_t NR>
-void pack_b_strips(int64_t kc, int64_t nc, const float* b, int64_t ldb, float* packed) {
+void pack_rows(int64_t rows, int64_t nc, const float* b, int64_t ldb, float* packed,
+               int64_t strip_stride) {
   const int64_t full = nc / NR * NR;
-  for (int64_t k = 0; k < kc; ++k) {
-    const float* src = b + k * ldb;
-    float* dst = packed + k * NR;
-    for (int64_t s = 0; s < full; s += NR) std::memcpy(dst + s * kc, src + s, NR * sizeof(float));
+  const int64_t stride = strip_stride / NR;  // strips are `stride` groups of NR apart
+  for (int64_t i = 0; i < rows; ++i) {
+    const float* src = b + i * ldb;
+    float* dst = packed + i * NR;
+    for (int64_t s = 0; s < full; s += NR) {
+      std::memcpy(dst + s * stride, src + s, NR * sizeof(float));
+    }
     if (full < nc) {
-      std::memcpy(dst + full * kc, src + full, static_cast<size_t>(nc - full) * sizeof(float));
-      std::memset(dst + full * kc + (nc - full), 0, static_cast<size_t>(NR - (nc - full)) * sizeof(float));
+      float* tail = dst + full * stride;
+      std::memcpy(tail, src + full, static_cast<size_t>(nc - full) * sizeof(float));
+      std::memset(tail + (nc - full), 0, static_cast<size_t>(NR - (nc - full)) * sizeof(float));
     }
   }
 }
@@ -62,21 +78,26 @@ void gemm_f32_pack_a(const GemmF32Kernel& kernel, int64_t m, int64_t k, const fl
   }
 }
 
-void gemm_f32_pack_b(int64_t nr, int64_t kc, int64_t nc, const float* b, int64_t ldb,
-                     float* packed) {
-  switch (nr) {  // fixed strip widths let the copies inline
-    case 8: return pack_b_strips<8>(kc, nc, b, ldb, packed);
-    case 16: return pack_b_strips<16>(kc, nc, b, ldb, packed);
-    case 32: return pack_b_strips<32>(kc, nc, b, ldb, packed);
+void pack_b_rows(int64_t nr, int64_t rows, int64_t nc, const float* b, int64_t ldb,
+                 float* packed, int64_t strip_stride) {
+  switch (nr) {
+    case 8: return pack_rows<8>(rows, nc, b, ldb, packed, strip_stride);
+    case 16: return pack_rows<16>(rows, nc, b, ldb, packed, strip_stride);
+    case 32: return pack_rows<32>(rows, nc, b, ldb, packed, strip_stride);
   }
-  for (int64_t s = 0; s < nc; s += nr) {
-    const int64_t cols = std::min(nr, nc - s);
-    for (int64_t k = 0; k < kc; ++k) {
-      float* dst = packed + s * kc + k * nr;
-      std::memcpy(dst, b + k * ldb + s, static_cast<size_t>(cols) * 4);
+  for (int64_t i = 0; i < rows; ++i) {
+    for (int64_t s = 0; s < nc; s += nr) {
+      const int64_t cols = std::min(nr, nc - s);
+      float* dst = packed + s / nr * strip_stride + i * nr;
+      std::memcpy(dst, b + i * ldb + s, static_cast<size_t>(cols) * sizeof(float));
       std::fill(dst + cols, dst + nr, 0.0f);
     }
   }
+}
+
+void gemm_f32_pack_b(int64_t nr, int64_t kc, int64_t nc, const float* b, int64_t ldb,
+                     float* packed) {
+  pack_b_rows(nr, kc, nc, b, ldb, packed, nr * kc);
 }
 
 void gemm_f32_run(const GemmF32Kernel& kernel, int64_t m, int64_t n, int64_t k,
@@ -103,24 +124,28 @@ void gemm_f32_run(const GemmF32Kernel& kernel, int64_t m, int64_t n, int64_t k,
     const int64_t n1 = std::min(n, n0 + strips_per_task * nr);
     if (m0 >= m1 || n0 >= n1) return;
     float* packed_b = thread_scratch<PackedBScratch>(kc_max * nc_max);
+    int64_t* b_offsets = packed_row_offsets(nr, kc_max);
     for (int64_t nb = n0; nb < n1; nb += kernel.nc) {
       const int64_t nc = std::min(kernel.nc, n1 - nb);
       // k == 0 still makes one (empty) block so the epilogue runs.
       for (int64_t kb = 0; kb < std::max<int64_t>(k, 1); kb += kernel.kc) {
-        const int64_t kc = std::min(kernel.kc, k - kb);
-        const bool last = kb + kernel.kc >= k;
+        const int64_t kc = std::max<int64_t>(std::min(kernel.kc, k - kb), 0);
         if (kc > 0) pack_b(kb, kc, nb, nc, packed_b);
+        GemmF32Tile tile{kc, nullptr, nullptr, b_offsets, nullptr, ldc, 0, 0, kb > 0, nullptr};
+        const bool last = kb + kernel.kc >= k;
         for (int64_t i = m0; i < m1; i += mr) {
-          const float* a = packed_a + i * k + kb * mr;
-          const int64_t rows = std::min(mr, m - i);
+          tile.a = packed_a + i * k + kb * mr;
+          tile.rows = std::min(mr, m - i);
           TileEpilogue ep{epilogue.bias ? epilogue.bias + i : nullptr, nullptr,
                           epilogue.residual_ld, epilogue.activation, epilogue.clip_min,
                           epilogue.clip_max, epilogue.residual_first};
+          tile.epilogue = last ? &ep : nullptr;
           for (int64_t j = 0; j < nc; j += nr) {
-            float* tile = c + i * ldc + nb + j;
+            tile.b = packed_b + j * kc;
+            tile.c = c + i * ldc + nb + j;
+            tile.outputs = tile_columns(std::min(nr, nc - j));
             if (epilogue.residual) ep.residual = epilogue.residual + i * epilogue.residual_ld + nb + j;
-            kernel.ukernel(std::max<int64_t>(kc, 0), a, packed_b + j * kc, tile, ldc, rows,
-                           std::min(nr, nc - j), kb > 0, last ? &ep : nullptr);
+            kernel.ukernel(tile);
           }
         }
       }

@@ -8,11 +8,8 @@
 #include <string>
 #include <vector>
 
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
-
 #include "kernels/dispatch/gemm_int_kernels.h"
+#include "kernels/dispatch/gemm_int_pack_b.h"
 #include "kernels/gemm_int.h"
 #include "nibble/error.h"
 
@@ -56,17 +53,12 @@ void put_value(uint8_t* panel, int bits, int64_t i, int8_t v) {
                 : static_cast<uint8_t>((byte & 0x0F) | (nibble << 4));
 }
 
-// ---- B packing -----------------------------------------------------------------------------
-
 struct Scratch {
-  AlignedBuffer<uint8_t> gathered;   // im2col / strided rows, [kb][ncb] of the source type
-  AlignedBuffer<uint8_t> zero_row;   // stands in for rows past the block's depth
   AlignedBuffer<uint8_t> b_packed;
   AlignedBuffer<uint8_t> a_prepared;
   AlignedBuffer<uint8_t> partial;
-  AlignedBuffer<uint8_t> tile_out;   // one tile, for outputs with a column stride
+  AlignedBuffer<uint8_t> tile_out;  // one tile, for outputs that are not plain rows of B's columns
   AlignedBuffer<int8_t> ref_weights;
-  std::vector<const uint8_t*> rows, strip_rows;
   std::vector<float> scale, bias;
   std::vector<int32_t> comp;
 };
@@ -77,201 +69,6 @@ Scratch& scratch() {
 }
 
 size_t type_bytes(QType t) { return t == QType::U8 || t == QType::S8 ? 1 : 4; }
-
-// Copies columns [n0, n0 + ncb) of im2col rows [k0, k0 + kb) of a convolution source into
-// dst ([kb][ncb], element type T), padding with `pad`.
-template <typename T>
-void gather_im2col(const ref::ConvGeometry& g, const T* image, T pad, int64_t k0, int64_t kb,
-                   int64_t n0, int64_t ncb, T* dst) {
-  const int64_t taps = g.kernel_size();
-  for (int64_t r = 0; r < kb; ++r) {
-    const int64_t k = k0 + r;
-    const int64_t c = k / taps, t = k % taps;
-    const int64_t t0 = t / (g.kernel[1] * g.kernel[2]), t1 = (t / g.kernel[2]) % g.kernel[1],
-                  t2 = t % g.kernel[2];
-    const T* plane = image + c * g.in_size();
-    T* out = dst + r * ncb;
-    int64_t n = n0;
-    while (n < n0 + ncb) {
-      // One run of output positions along the last axis.
-      const int64_t o2 = n % g.out[2], o1 = (n / g.out[2]) % g.out[1],
-                    o0 = n / (g.out[1] * g.out[2]);
-      const int64_t len = std::min(g.out[2] - o2, n0 + ncb - n);
-      T* o = out + (n - n0);
-      const int64_t i0 = o0 * g.stride[0] - g.pad[0] + t0 * g.dilation[0];
-      const int64_t i1 = o1 * g.stride[1] - g.pad[1] + t1 * g.dilation[1];
-      if (i0 < 0 || i0 >= g.in[0] || i1 < 0 || i1 >= g.in[1]) {
-        std::fill(o, o + len, pad);
-      } else {
-        const T* src_row = plane + (i0 * g.in[1] + i1) * g.in[2];
-        const int64_t s2 = g.stride[2], base = -g.pad[2] + t2 * g.dilation[2];
-        // Output positions j in [0, len) read input o2 + j at (o2 + j) * s2 + base.
-        int64_t lo = 0, hi = len;  // the ones inside the row
-        while (lo < len && (o2 + lo) * s2 + base < 0) ++lo;
-        while (hi > lo && (o2 + hi - 1) * s2 + base >= g.in[2]) --hi;
-        std::fill(o, o + lo, pad);
-        const T* src = src_row + (o2 + lo) * s2 + base;
-        if (s2 == 1) {
-          std::memcpy(o + lo, src, size_t(hi - lo) * sizeof(T));
-        } else {
-          for (int64_t j = lo; j < hi; ++j) o[j] = src[(j - lo) * s2];
-        }
-        std::fill(o + hi, o + len, pad);
-      }
-      n += len;
-    }
-  }
-}
-
-// Sets s.rows to kb row pointers, each addressing ncb consecutive source elements: straight
-// into the source when its columns are contiguous, else into a gathered copy.
-void source_rows(const QSource& b, int64_t k0, int64_t kb, int64_t n0, int64_t ncb, Scratch& s) {
-  const size_t eb = type_bytes(b.type);
-  const uint8_t* base = static_cast<const uint8_t*>(b.data);
-  s.rows.resize(size_t(kb));
-  const bool pointwise = b.conv != nullptr && b.conv->is_pointwise();
-  if ((b.conv == nullptr && b.col_stride == 1) || pointwise) {
-    const int64_t row_stride = pointwise ? b.conv->in_size() : b.row_stride;
-    for (int64_t r = 0; r < kb; ++r) s.rows[size_t(r)] = base + ((k0 + r) * row_stride + n0) * eb;
-    return;
-  }
-  uint8_t* dst = s.gathered.ensure(size_t(kb * ncb) * eb);
-  if (b.conv != nullptr) {
-    switch (b.type) {
-      case QType::U8:
-        gather_im2col(*b.conv, base, static_cast<uint8_t>(b.zero_point), k0, kb, n0, ncb, dst);
-        break;
-      case QType::S8:
-        gather_im2col(*b.conv, reinterpret_cast<const int8_t*>(base),
-                      static_cast<int8_t>(b.zero_point), k0, kb, n0, ncb,
-                      reinterpret_cast<int8_t*>(dst));
-        break;
-      default:
-        gather_im2col(*b.conv, reinterpret_cast<const float*>(base), 0.0f, k0, kb, n0, ncb,
-                      reinterpret_cast<float*>(dst));
-        break;
-    }
-  } else {
-    for (int64_t r = 0; r < kb; ++r) {
-      for (int64_t j = 0; j < ncb; ++j) {
-        std::memcpy(dst + size_t(r * ncb + j) * eb,
-                    base + size_t((k0 + r) * b.row_stride + (n0 + j) * b.col_stride) * eb, eb);
-      }
-    }
-  }
-  for (int64_t r = 0; r < kb; ++r) s.rows[size_t(r)] = dst + size_t(r * ncb) * eb;
-}
-
-// uint8 quads: strip[q][j][i] = row(4q + i)[j] ^ flip (flip = 0x80 turns int8 into uint8).
-void interleave_u8(const uint8_t* const* rows, int64_t quads, int64_t cols, int64_t nr,
-                   uint8_t flip, uint8_t* strip) {
-  for (int64_t q = 0; q < quads; ++q) {
-    const uint8_t* r0 = rows[4 * q];
-    const uint8_t* r1 = rows[4 * q + 1];
-    const uint8_t* r2 = rows[4 * q + 2];
-    const uint8_t* r3 = rows[4 * q + 3];
-    uint8_t* out = strip + q * nr * 4;
-    int64_t j = 0;
-#if defined(__SSE2__)
-    const __m128i f = _mm_set1_epi8(static_cast<char>(flip));
-    for (; j + 16 <= cols; j += 16) {
-      const __m128i a = _mm_xor_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(r0 + j)), f);
-      const __m128i b = _mm_xor_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(r1 + j)), f);
-      const __m128i c = _mm_xor_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(r2 + j)), f);
-      const __m128i d = _mm_xor_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(r3 + j)), f);
-      const __m128i ab_lo = _mm_unpacklo_epi8(a, b), ab_hi = _mm_unpackhi_epi8(a, b);
-      const __m128i cd_lo = _mm_unpacklo_epi8(c, d), cd_hi = _mm_unpackhi_epi8(c, d);
-      __m128i* o = reinterpret_cast<__m128i*>(out + j * 4);
-      _mm_storeu_si128(o + 0, _mm_unpacklo_epi16(ab_lo, cd_lo));
-      _mm_storeu_si128(o + 1, _mm_unpackhi_epi16(ab_lo, cd_lo));
-      _mm_storeu_si128(o + 2, _mm_unpacklo_epi16(ab_hi, cd_hi));
-      _mm_storeu_si128(o + 3, _mm_unpackhi_epi16(ab_hi, cd_hi));
-    }
-#endif
-    for (; j < cols; ++j) {
-      out[j * 4 + 0] = r0[j] ^ flip;
-      out[j * 4 + 1] = r1[j] ^ flip;
-      out[j * 4 + 2] = r2[j] ^ flip;
-      out[j * 4 + 3] = r3[j] ^ flip;
-    }
-    std::memset(out + cols * 4, 0, size_t((nr - cols) * 4));
-  }
-}
-
-// int16 pairs: strip[p][j][i] = quantize(row(2p + i)[j]).
-void interleave_s16(const float* const* rows, int64_t pairs, int64_t cols, int64_t nr,
-                    const Int16Quantization& q, int16_t* strip) {
-  const float qmax = static_cast<float>(q.qmax);
-  for (int64_t p = 0; p < pairs; ++p) {
-    const float* r0 = rows[2 * p];
-    const float* r1 = rows[2 * p + 1];
-    int16_t* out = strip + p * nr * 2;
-    int64_t j = 0;
-#if defined(__SSE2__)
-    const __m128 inv = _mm_set1_ps(q.inv_scale), hi = _mm_set1_ps(qmax), lo = _mm_set1_ps(-qmax);
-    const __m128i low16 = _mm_set1_epi32(0xFFFF);
-    for (; j + 4 <= cols; j += 4) {
-      const __m128 t0 = _mm_min_ps(_mm_max_ps(_mm_mul_ps(_mm_loadu_ps(r0 + j), inv), lo), hi);
-      const __m128 t1 = _mm_min_ps(_mm_max_ps(_mm_mul_ps(_mm_loadu_ps(r1 + j), inv), lo), hi);
-      const __m128i pair = _mm_or_si128(_mm_and_si128(_mm_cvtps_epi32(t0), low16),
-                                        _mm_slli_epi32(_mm_cvtps_epi32(t1), 16));
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(out + j * 2), pair);
-    }
-#endif
-    for (; j < cols; ++j) {
-      out[j * 2 + 0] = static_cast<int16_t>(
-          std::nearbyint(std::min(std::max(r0[j] * q.inv_scale, -qmax), qmax)));
-      out[j * 2 + 1] = static_cast<int16_t>(
-          std::nearbyint(std::min(std::max(r1[j] * q.inv_scale, -qmax), qmax)));
-    }
-    std::memset(out + cols * 2, 0, size_t((nr - cols) * 2) * sizeof(int16_t));
-  }
-}
-
-void copy_f32(const float* const* rows, int64_t depth, int64_t cols, int64_t nr, float* strip) {
-  for (int64_t k = 0; k < depth; ++k) {
-    float* out = strip + k * nr;
-    std::memcpy(out, rows[k], size_t(cols) * sizeof(float));
-    std::memset(out + cols, 0, size_t(nr - cols) * sizeof(float));
-  }
-}
-
-// Packs rows [k0, k0 + kb) x columns [n0, n0 + ncb) of B into strips of the kernel's layout.
-void pack_b_block(const qd::KernelSet& ks, const QSource& b, const Int16Quantization& q16,
-                  int64_t k0, int64_t kb, int64_t n0, int64_t ncb, Scratch& s, uint8_t* packed) {
-  source_rows(b, k0, kb, n0, ncb, s);
-  const int64_t ku = ks.k_unit, kb_pad = round_up(kb, ku), nr = ks.nr;
-  const size_t eb = type_bytes(b.type);
-  // Rows past the block's depth read zeros.
-  const uint8_t* zeros = s.zero_row.ensure(size_t(ncb) * eb);
-  const size_t strip_bytes = size_t(nr * kb_pad) * (ks.mode == QuantMode::A8 ? 1
-                                                    : ks.mode == QuantMode::A16 ? 4
-                                                                                : 2);
-  std::vector<const uint8_t*>& strip_rows = s.strip_rows;
-  strip_rows.resize(size_t(kb_pad));
-  for (int64_t j0 = 0, strip = 0; j0 < ncb; j0 += nr, ++strip) {
-    const int64_t cols = std::min(nr, ncb - j0);
-    for (int64_t r = 0; r < kb_pad; ++r) {
-      // The zero row has only ncb elements; padded rows never read past `cols` of it.
-      strip_rows[size_t(r)] = r < kb ? s.rows[size_t(r)] + size_t(j0) * eb : zeros;
-    }
-    uint8_t* out = packed + size_t(strip) * strip_bytes;
-    switch (ks.mode) {
-      case QuantMode::A8:
-        interleave_u8(strip_rows.data(), kb_pad / 4, cols, nr, b.type == QType::S8 ? 0x80 : 0,
-                      out);
-        break;
-      case QuantMode::A16:
-        copy_f32(reinterpret_cast<const float* const*>(strip_rows.data()), kb_pad, cols, nr,
-                 reinterpret_cast<float*>(out));
-        break;
-      case QuantMode::A16I16:
-        interleave_s16(reinterpret_cast<const float* const*>(strip_rows.data()), kb_pad / 2, cols,
-                       nr, q16, reinterpret_cast<int16_t*>(out));
-        break;
-    }
-  }
-}
 
 void check_types(QuantMode mode, const QSource& b, const QOutput& out) {
   const bool integer_source = b.type == QType::U8 || b.type == QType::S8;
@@ -483,26 +280,29 @@ void qgemm(const PackedQWeights& w, const QSource& b, int64_t n, int64_t n_begin
     te.q_hi = (is_unsigned ? 255.0f : 127.0f) - static_cast<float>(out.zero_point);
   }
 
-  // Blocking.
+  // Blocking over B's column space (gemm_int_pack_b.h), GotoBLAS order (gemm_int_kernels.h).
+  qd::BReader reader(b, n_begin, n_end);
   const int64_t mr = ks.mr, nr = ks.nr, ku = ks.k_unit;
   const int64_t b_bytes = ks.mode == QuantMode::A8 ? 1 : ks.mode == QuantMode::A16 ? 4 : 2;
   const int64_t kc = std::min(ks.kc, round_up(K, ku));
   const int64_t nc = std::max(nr, kL2Budget / (kc * b_bytes) / nr * nr);
   const int64_t panels = (M + mr - 1) / mr, k_store = round_up(K, 64);
   const size_t a_bytes = qd::panel_value_bytes(ks.panel);
-  uint8_t* b_packed = s.b_packed.ensure(size_t(round_up(nc, nr) * round_up(kc, ku) * b_bytes));
+  uint8_t* b_packed = s.b_packed.ensure(size_t(nc * round_up(kc, ku) * b_bytes));
   uint8_t* a_prepared = s.a_prepared.ensure(size_t(mr * round_up(kc, 64)) * a_bytes);
   uint8_t* partial = K > kc ? s.partial.ensure(size_t(panels * mr * nc) * 4) : nullptr;
   const size_t out_bytes = type_bytes(out.type);
-  uint8_t* tile_out = out.col_stride != 1 ? s.tile_out.ensure(size_t(mr * nr) * out_bytes)
-                                          : nullptr;
+  // Tiles go straight to the output when its rows are B's columns; else through one tile of
+  // scratch, then element by element (strided outputs) or run by run (implicit convolutions).
+  const bool direct_out = out.col_stride == 1 && reader.identity_columns();
+  uint8_t* tile_out = direct_out ? nullptr : s.tile_out.ensure(size_t(mr * nr) * out_bytes);
   uint8_t* out_base = static_cast<uint8_t*>(out.data);
 
-  for (int64_t n0 = n_begin; n0 < n_end; n0 += nc) {
-    const int64_t ncb = std::min(nc, n_end - n0);
+  for (int64_t v0 = reader.v_begin(); v0 < reader.v_end(); v0 += nc) {
+    const int64_t ncb = std::min(nc, reader.v_end() - v0);
     for (int64_t k0 = 0; k0 < K; k0 += kc) {
       const int64_t kb = std::min(kc, K - k0), kb_pad = round_up(kb, ku);
-      pack_b_block(ks, b, q16, k0, kb, n0, ncb, s, b_packed);
+      reader.pack(ks, q16, k0, kb, v0, ncb, b_packed);
       const size_t strip_bytes = size_t(nr * kb_pad * b_bytes);
       for (int64_t p = 0; p < panels; ++p) {
         const uint8_t* panel = w.data.data() + size_t(p * mr * k_store * w.bits / 8);
@@ -520,22 +320,38 @@ void qgemm(const PackedQWeights& w, const QSource& b, int64_t n, int64_t n_begin
           t.partial_ld = nc;
           t.first = k0 == 0;
           t.last = k0 + kb == K;
-          const int64_t col = n0 + j0;
-          if (t.last && tile_out) {
+          const int64_t v = v0 + j0;
+          if (direct_out) {
+            t.dst = out_base + size_t(t.row0 * out.row_stride + v) * out_bytes;
+            t.dst_ld = out.row_stride;
+          } else {
             t.dst = tile_out;
             t.dst_ld = nr;
-          } else {
-            t.dst = out_base + size_t(t.row0 * out.row_stride + col) * out_bytes;
-            t.dst_ld = out.row_stride;
           }
           ks.tile(t, te);
-          if (t.last && tile_out) {
-            for (int r = 0; r < t.rows; ++r) {
-              for (int c = 0; c < t.cols; ++c) {
-                std::memcpy(out_base + size_t((t.row0 + r) * out.row_stride +
-                                              (col + c) * out.col_stride) * out_bytes,
-                            tile_out + size_t(r * nr + c) * out_bytes, out_bytes);
+          if (t.last && !direct_out) {
+            for (int c = 0; c < t.cols;) {
+              const int64_t n = reader.output_column(v + c);
+              if (n < 0) {
+                ++c;
+                continue;
               }
+              // A run of output columns that are consecutive in both spaces.
+              int run = 1;
+              while (c + run < t.cols && reader.output_column(v + c + run) == n + run) ++run;
+              for (int r = 0; r < t.rows; ++r) {
+                const uint8_t* src = tile_out + size_t(r * nr + c) * out_bytes;
+                uint8_t* dst = out_base + size_t((t.row0 + r) * out.row_stride) * out_bytes;
+                if (out.col_stride == 1) {
+                  std::memcpy(dst + size_t(n) * out_bytes, src, size_t(run) * out_bytes);
+                } else {
+                  for (int j = 0; j < run; ++j) {
+                    std::memcpy(dst + size_t((n + j) * out.col_stride) * out_bytes,
+                                src + size_t(j) * out_bytes, out_bytes);
+                  }
+                }
+              }
+              c += run;
             }
           }
         }

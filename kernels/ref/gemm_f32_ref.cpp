@@ -33,7 +33,34 @@ float activate(Activation activation, float lo, float hi, float x) {
   return x;
 }
 
-float apply_tile_epilogue(const TileEpilogue& ep, float v, int64_t r, int64_t j) {
+template <int MR, int NR>
+void ukernel(const GemmF32Tile& t) {
+  float acc[MR][NR] = {};
+  const float* a = t.a;
+  for (int64_t k = 0; k < t.kc; ++k) {
+    const float* __restrict b = t.b + t.b_offsets[k];
+    for (int r = 0; r < MR; ++r) {
+      for (int j = 0; j < NR; ++j) acc[r][j] += a[r] * b[j];
+    }
+    a += MR;
+  }
+  for (int64_t r = 0; r < t.rows; ++r) {
+    float* row = t.c + r * t.ldc;
+    int64_t column = 0;  // output columns are stored packed together
+    for (int j = 0; j < NR; ++j) {
+      if (!(t.outputs >> j & 1)) continue;
+      const float v = t.accumulate ? row[column] + acc[r][j] : acc[r][j];
+      row[column] = t.epilogue ? apply_epilogue(*t.epilogue, v, r, column) : v;
+      ++column;
+    }
+  }
+}
+
+}  // namespace
+
+void gemm_f32_ukernel_4x8(const GemmF32Tile& tile) { ukernel<4, 8>(tile); }
+
+float apply_epilogue(const TileEpilogue& ep, float v, int64_t r, int64_t j) {
   if (ep.bias) v += ep.bias[r];
   const float* residual = ep.residual ? ep.residual + r * ep.residual_ld + j : nullptr;
   if (residual && ep.residual_first) v += *residual;
@@ -42,38 +69,11 @@ float apply_tile_epilogue(const TileEpilogue& ep, float v, int64_t r, int64_t j)
   return v;
 }
 
-template <int MR, int NR>
-void ukernel(int64_t kc, const float* __restrict a, const float* __restrict b, float* c,
-             int64_t ldc, int64_t rows, int64_t cols, bool accumulate, const TileEpilogue* ep) {
-  float acc[MR][NR] = {};
-  for (int64_t k = 0; k < kc; ++k) {
-    for (int r = 0; r < MR; ++r) {
-      for (int j = 0; j < NR; ++j) acc[r][j] += a[r] * b[j];
-    }
-    a += MR;
-    b += NR;
-  }
-  for (int64_t r = 0; r < rows; ++r) {
-    float* row = c + r * ldc;
-    for (int64_t j = 0; j < cols; ++j) {
-      float v = accumulate ? row[j] + acc[r][j] : acc[r][j];
-      row[j] = ep ? apply_tile_epilogue(*ep, v, r, j) : v;
-    }
-  }
-}
-
-}  // namespace
-
-void gemm_f32_ukernel_4x8(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
-                          int64_t rows, int64_t cols, bool accumulate, const TileEpilogue* ep) {
-  ukernel<4, 8>(kc, a, b, c, ldc, rows, cols, accumulate, ep);
-}
-
 float apply_epilogue(const Epilogue& e, float value, int64_t row, int64_t col) {
   const TileEpilogue tile{e.bias ? e.bias + row : nullptr,
                           e.residual ? e.residual + row * e.residual_ld + col : nullptr,
                           e.residual_ld, e.activation, e.clip_min, e.clip_max, e.residual_first};
-  return apply_tile_epilogue(tile, value, 0, 0);
+  return apply_epilogue(tile, value, 0, 0);
 }
 
 void gemm_f32_naive(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b,

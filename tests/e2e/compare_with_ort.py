@@ -4,8 +4,12 @@
 For each model, `nibble run MODEL --image bus.jpg` writes the letterboxed input it fed and every
 output as .npy; ONNX Runtime runs the same input and the outputs are compared:
   - float models:   max|diff| <= 1e-4 * max|ref|
-  - dynamic-int8:   outputs agree within one quantization step of the output range, and the
-                    decoded YOLOv10 detections equal those of the FP32 model.
+  - dynamic-int8:   each quantized layer is exact, but chained DynamicQuantizeLinear nodes turn
+                    1-ulp float differences (Sigmoid, Mul) into whole uint8 steps that grow
+                    through the network; ONNX Runtime's own int8 and FP32 outputs differ by ~17.
+                    So the outputs must agree within one quantization step of the output range OR
+                    decode to the same detections (class, box IoU >= 0.9, score within 0.05);
+                    and yolov10n-int8's detections must equal those of the FP32 model.
 Exits non-zero on any mismatch; skips (exit 0, message) when the assets are absent.
 """
 import argparse
@@ -51,6 +55,54 @@ def max_diff_allowing_tie_swaps(got, ref, tol):
                 d = min(d, np.abs(g[ties] - r[i]).max(axis=1).min())
         worst = max(worst, d)
     return worst
+
+
+def iou(a, b):
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def decode(out, conf=0.25, iou_threshold=0.7):
+    """Detections (x1, y1, x2, y2, score, class) from [1,N,6] or [1,4+C,N] outputs, by score."""
+    if out.shape[2] == 6:
+        rows = out[0][out[0][:, 4] > conf]
+        return sorted(rows.tolist(), key=lambda r: -r[4])
+    pred = out[0].T  # [N, 4+C]
+    scores = pred[:, 4:].max(1)
+    classes = pred[:, 4:].argmax(1)
+    keep = scores > conf
+    boxes = pred[keep, :4]
+    xyxy = np.stack([boxes[:, 0] - boxes[:, 2] / 2, boxes[:, 1] - boxes[:, 3] / 2,
+                     boxes[:, 0] + boxes[:, 2] / 2, boxes[:, 1] + boxes[:, 3] / 2], 1)
+    cand = sorted(zip(xyxy.tolist(), scores[keep].tolist(), classes[keep].tolist()), key=lambda c: -c[1])
+    kept = []
+    for box, score, cls in cand:
+        if all(c != cls or iou(box, b) <= iou_threshold for b, _, c in kept):
+            kept.append((box, score, cls))
+    return [b + [s, c] for b, s, c in kept]
+
+
+def same_detections(got, ref, conf=0.25, score_tol=0.05):
+    """Every confident detection of one side has a partner on the other: same class, box IoU
+    >= 0.9, score within `score_tol`. Detections within `score_tol` of the threshold may be
+    missing on the other side (int8 noise moves them across it)."""
+    a, b = decode(got, conf), decode(ref, conf)
+    unmatched = list(range(len(a)))
+    for db in b:
+        match = next((i for i in unmatched if a[i][5] == db[5] and iou(a[i], db) >= 0.9
+                      and abs(a[i][4] - db[4]) <= score_tol), None)
+        if match is None:
+            if db[4] >= conf + score_tol:
+                return False, f"ONNX Runtime's {db} has no partner"
+        else:
+            unmatched.remove(match)
+    for i in unmatched:
+        if a[i][4] >= conf + score_tol:
+            return False, f"nibble's {a[i]} has no partner"
+    return True, f"{len(a)} nibble / {len(b)} ONNX Runtime detections agree"
 
 
 def yolov10_detections(out, conf=0.25):
@@ -109,9 +161,9 @@ def main():
                     # One uint8 quantization step of the output's range.
                     tol = (float(ref.max()) - min(0.0, float(ref.min()))) / 255.0
                     ok = diff <= tol
-                    if name.startswith("yolov10n"):
-                        # End-to-end [1,300,6] rows can swap order on near-ties: compare detections.
-                        ok = True
+                    if not ok:
+                        ok, why = same_detections(got, ref)
+                        print(f"     {name}: beyond one step; decoded detections: {why}")
                 print(f"{'ok  ' if ok else 'FAIL'} {name} {meta.name} {list(ref.shape)}: "
                       f"max|diff| {diff:.3g} (tolerance {tol:.3g}, max|ref| {scale:.3g})")
                 failures += not ok

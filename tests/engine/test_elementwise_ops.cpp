@@ -8,6 +8,7 @@
 #include <limits>
 #include <utility>
 
+#include "engine/ops/elementwise_util.h"
 #include "tests/engine/test_elementwise_util.h"
 
 using namespace nibble;
@@ -188,6 +189,29 @@ TEST_CASE("float16 inputs compute in float") {
                {1 / (1 + std::exp(-0.2)), 1 / (1 + std::exp(-0.5)), 1 / (1 + std::exp(-3.0)),
                 1 / (1 + std::exp(-1.0))},
                1e-3, 0);
+}
+
+TEST_CASE("exp_fast stays within 2 ulp of std::exp and keeps inf, 0 and NaN") {
+  std::vector<float> xs;
+  for (float x = -110.0f; x < 100.0f; x += 0.0037f) xs.push_back(x);
+  std::vector<float> ys(xs.size());
+  ew::map_f32(xs.data(), ys.data(), int64_t(xs.size()), [](float x) { return ew::exp_fast(x); });
+  for (size_t i = 0; i < xs.size(); ++i) {
+    const double expected = std::exp(double(xs[i]));
+    INFO("exp(" << xs[i] << ") = " << ys[i] << ", expected " << expected);
+    if (expected > std::numeric_limits<float>::max()) {
+      CHECK(std::isinf(ys[i]));
+    } else if (expected >= std::numeric_limits<float>::min()) {
+      CHECK(std::fabs(ys[i] - expected) <= 2.5e-7 * expected);
+    } else {  // subnormal results keep absolute accuracy only
+      CHECK(std::fabs(ys[i] - expected) <= 2 * std::numeric_limits<float>::denorm_min());
+    }
+  }
+  const float inf = std::numeric_limits<float>::infinity();
+  CHECK(ew::exp_fast(inf) == inf);
+  CHECK(ew::exp_fast(-inf) == 0.0f);
+  CHECK(std::isnan(ew::exp_fast(std::nanf(""))));
+  CHECK(ew::exp_fast(0.0f) == 1.0f);
 }
 
 TEST_CASE("activations use the attribute defaults of the spec") {

@@ -228,6 +228,27 @@ TEST_CASE("Resize nearest 2x (the YOLO upsampler) repeats every pixel") {
   }
 }
 
+TEST_CASE("Resize scales fed at run time are planned per value") {
+  ModelBuilder m(13);
+  m.input("x", DType::F32, {1, 1, 4, 4});
+  m.input("scales", DType::F32, {4});
+  m.node("Resize", {"x", "", "scales"}, {"y"});
+  m.output("y", DType::F32);
+  const Session s = m.session();
+  const Tensor x = random_tensor({1, 1, 4, 4}, 3);
+  Tensor scales(DType::F32, {4});
+  for (float factor : {2.0f, 3.0f}) {
+    const float values[] = {1, 1, factor, factor};
+    std::memcpy(scales.raw(), values, sizeof(values));
+    const Tensor y = s.run({{"x", x}, {"scales", scales}}).at(0);
+    const int64_t side = int64_t(4 * factor);
+    REQUIRE(y.shape() == Shape{1, 1, side, side});
+    // half_pixel + round_prefer_floor at an integer factor picks pixel floor(i / factor).
+    CHECK(y.get_f64(side * side - 1) == x.get_f64(15));
+    CHECK(y.get_f64(0) == x.get_f64(0));
+  }
+}
+
 TEST_CASE("malformed nodes are InvalidModel, unimplemented ones Unsupported") {
   SUBCASE("Conv weight channels do not match the input") {
     ModelBuilder m(17);
@@ -262,13 +283,14 @@ TEST_CASE("malformed nodes are InvalidModel, unimplemented ones Unsupported") {
     m.output("y", DType::F32);
     CHECK(load_error(m) == ErrorKind::InvalidModel);
   }
-  SUBCASE("Resize scales known only at run time") {
+  SUBCASE("Resize given both scales and sizes") {
     ModelBuilder m(13);
     m.input("x", DType::F32, {1, 1, 4, 4});
-    m.input("scales", DType::F32, {4});
-    m.node("Resize", {"x", "", "scales"}, {"y"});
+    m.initializer<float>("scales", DType::F32, {4}, {1, 1, 2, 2});
+    m.initializer<int64_t>("sizes", DType::I64, {4}, {1, 1, 8, 8});
+    m.node("Resize", {"x", "", "scales", "sizes"}, {"y"});
     m.output("y", DType::F32);
-    CHECK(load_error(m) == ErrorKind::Unsupported);
+    CHECK(load_error(m) == ErrorKind::InvalidModel);
   }
   SUBCASE("Conv on int32 data") {
     ModelBuilder m(17);

@@ -215,7 +215,7 @@ void print_profile(const std::vector<NodeTotals>& nodes, int runs, int top) {
               nodes.size(), total * 1e3 / runs,
               shown == order.size() ? "all nodes by time" :
               ("top " + std::to_string(shown) + " by time (--top 0 lists all)").c_str());
-  std::printf("%9s %6s %6s %7s  %-14s %-22s %-18s %s\n", "ms", "%", "cum%", "GOPS", "op",
+  std::printf("%9s %6s %6s %7s  %-14s %-30s %-18s %s\n", "ms", "%", "cum%", "GOPS", "op",
               "kernel", "output", "node");
   double cumulative = 0;
   for (size_t i = 0; i < shown; ++i) {
@@ -223,7 +223,7 @@ void print_profile(const std::vector<NodeTotals>& nodes, int runs, int top) {
     cumulative += n.node.seconds;
     char gops[32] = "";
     if (n.ops > 0) std::snprintf(gops, sizeof gops, "%.1f", n.ops * runs / n.node.seconds / 1e9);
-    std::printf("%9.3f %5.1f%% %5.1f%% %7s  %-14s %-22s %-18s %s\n", n.node.seconds * 1e3 / runs,
+    std::printf("%9.3f %5.1f%% %5.1f%% %7s  %-14s %-30s %-18s %s\n", n.node.seconds * 1e3 / runs,
                 100 * n.node.seconds / total, 100 * cumulative / total, gops,
                 n.node.op_type.c_str(), n.node.kernel.empty() ? "-" : n.node.kernel.c_str(),
                 n.node.output_shapes.empty() ? "" : shape_str(n.node.output_shapes[0]).c_str(),

@@ -6,6 +6,7 @@
 #include <memory>
 #include <set>
 
+#include "nibble/error.h"
 #include "tools/nibble/coco/cli_options.h"
 #include "tools/nibble/coco/report.h"
 #include "tools/nibble/commands.h"
@@ -72,8 +73,8 @@ int run_compare(CompareOptions& options) {
     entry.name = model.name;
     entry.run = coco::run_harness(model.path, selection, harness);
     entry.summary = coco::summarize_model(model.path, {{entry.run.input_name, entry.run.input_shape}});
-    std::printf("scheme   %s, %s of weights, decoder %s, %d threads, %s kernels\n",
-                entry.summary.scheme.c_str(), std::to_string(entry.summary.weight_bytes).c_str(),
+    std::printf("scheme   %s, %zu weight bytes, decoder %s, %d threads, %s kernels\n",
+                entry.summary.scheme.c_str(), entry.summary.weight_bytes,
                 entry.run.decoder.c_str(), entry.run.threads, entry.run.isa.c_str());
     coco::print_run_summary(entry.run);
     coco::write_run_reports((fs::path(options.common.out_dir) / model.name).string(), entry.run,

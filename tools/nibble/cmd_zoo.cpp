@@ -37,10 +37,10 @@ int run(const ZooOptions& options) {
   build.image_size = options.image_size;
   build.head = options.head == "e2e" ? zoo::Yolov10Head::EndToEnd : zoo::Yolov10Head::OneToMany;
   build.seed = options.seed;
-  const zoo::ZooModel model = zoo::build_yolov10(build);
-
   std::ofstream file(options.out, std::ios::binary | std::ios::trunc);
-  if (!file || !model.model.SerializeToOstream(&file) || !file.flush())
+  if (!file) throw Error(ErrorKind::Io, "cannot write '" + options.out + "'");
+  const zoo::ZooModel model = zoo::build_yolov10(build);
+  if (!model.model.SerializeToOstream(&file) || !file.flush())
     throw Error(ErrorKind::Io, "cannot write '" + options.out + "'");
   const double megabytes = double(file.tellp()) / 1e6;
 
@@ -99,9 +99,10 @@ Command add_zoo_command(CLI::App& nibble) {
   cmd->add_option("--out", options->out, "ONNX file to write")->required()->option_text("F.onnx");
   cmd->footer(
       "The graph is what Ultralytics exports at opset 17 (Conv+BatchNorm folded, SiLU as\n"
-      "Sigmoid*Mul); weights are uniform random, scaled so each conv's output has unit variance\n"
-      "for an image in 0..1. Parameters and GFLOPs (2 x multiply-adds) are printed next to the\n"
-      "published figures.\n"
+      "Sigmoid*Mul). Weights are uniform random, each conv scaled to unit output variance on a\n"
+      "random image in 0..1 by running the network in nibble while it is built (at 256x256, so\n"
+      "the weights depend on the seed only). Parameters and GFLOPs (2 x multiply-adds) are\n"
+      "printed next to the published figures.\n"
       "\nExample:\n"
       "  nibble zoo yolov10m --out yolov10m.onnx && nibble bench yolov10m.onnx --threads 2");
   return {cmd, [options] { return run(*options); }};

@@ -25,5 +25,7 @@ Command add_zoo_command(CLI::App& nibble);
 Command add_bench_command(CLI::App& nibble);
 Command add_coco_command(CLI::App& nibble);
 Command add_compare_command(CLI::App& nibble);
+Command add_quantize_command(CLI::App& nibble);
+Command add_inspect_command(CLI::App& nibble);
 
 }  // namespace nibble::cli

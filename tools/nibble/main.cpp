@@ -26,7 +26,9 @@ int main(int argc, char** argv) {
                                                       nibble::cli::add_zoo_command(app),
                                                       nibble::cli::add_bench_command(app),
                                                       nibble::cli::add_coco_command(app),
-                                                      nibble::cli::add_compare_command(app)};
+                                                      nibble::cli::add_compare_command(app),
+                                                      nibble::cli::add_quantize_command(app),
+                                                      nibble::cli::add_inspect_command(app)};
   app.footer("Run 'nibble <command> --help' for the options of a command.");
 
   try {

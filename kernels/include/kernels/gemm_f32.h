@@ -8,7 +8,8 @@
 // block (kc <= kernel.kc rows, nc <= kernel.nc columns) into strips of NR columns, each kc
 // consecutive groups of NR values (row k of the strip), columns past the block zero-filled.
 // A micro-kernel multiplies one A panel slice by one B strip and keeps the MR x NR tile of C in
-// registers, applying the epilogue before its only store on the last block of K.
+// registers, applying the epilogue before its only store on the last block of K. (The
+// convolution driver also feeds it unpacked B: see GemmF32Tile.)
 //
 // One table row per ISA (kernels/dispatch/gemm_f32.cpp); gemm_f32_kernel(active_isa()) picks
 // the best the CPU allows. Tiles were chosen by measurement (bench/kernels): 6x16 fills AVX2's 16
@@ -50,12 +51,32 @@ struct TileEpilogue {
   bool residual_first;
 };
 
-// C[0:rows, 0:cols] = (accumulate ? C : 0) + A_panel[kc x MR] · B_strip[kc x NR], then the
-// epilogue when it is not null (only on the last block of K). rows <= MR, cols <= NR; only that
-// corner of C is read or written.
-using GemmF32Ukernel = void (*)(int64_t kc, const float* a, const float* b, float* c,
-                                int64_t ldc, int64_t rows, int64_t cols, bool accumulate,
-                                const TileEpilogue* epilogue);
+// One micro-kernel call: an MR x NR tile of C from an A panel slice and a B strip of depth kc.
+// B need not be packed: row k of the strip is the NR floats at b + b_offsets[k] (k * NR in a
+// packed strip; a shifted run of a padded image for the convolution driver), and all NR must be
+// readable. The tile's columns that are outputs are the set bits of `outputs`; they are stored
+// in order, without gaps, at c[r * ldc + 0, 1, ...] (a plain tile of `cols` columns has the low
+// `cols` bits set; the convolution driver clears the bits of padding columns). The epilogue's
+// residual is read the same way.
+struct GemmF32Tile {
+  int64_t kc;
+  const float* a;
+  const float* b;
+  const int64_t* b_offsets;
+  float* c;
+  int64_t ldc;
+  int64_t rows;       // rows of C written, <= MR
+  uint32_t outputs;   // bit j: column j of the strip is an output
+  bool accumulate;    // add to C instead of overwriting it
+  const TileEpilogue* epilogue;  // only on the last block of K; null otherwise
+};
+
+// The low `cols` bits: a tile whose first `cols` columns are outputs.
+inline uint32_t tile_columns(int64_t cols) {
+  return cols >= 32 ? 0xFFFFFFFFu : (uint32_t{1} << cols) - 1;
+}
+
+using GemmF32Ukernel = void (*)(const GemmF32Tile& tile);
 
 struct GemmF32Kernel {
   Isa isa;
@@ -97,22 +118,20 @@ void gemm_f32_pack_b(int64_t nr, int64_t kc, int64_t nc, const float* b, int64_t
 
 // Micro-kernels, one per table row; tests call them through their table row.
 namespace ref {
-void gemm_f32_ukernel_4x8(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
-                          int64_t rows, int64_t cols, bool accumulate, const TileEpilogue* ep);
+void gemm_f32_ukernel_4x8(const GemmF32Tile& tile);
 // The oracle: a plain triple loop in double precision, then the epilogue, for A row-major
 // [m x k] (lda) and B row-major [k x n] (ldb).
 void gemm_f32_naive(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b,
                     int64_t ldb, float* c, int64_t ldc, const Epilogue& epilogue);
 // One element through the epilogue (the scalar definition of Epilogue).
 float apply_epilogue(const Epilogue& epilogue, float value, int64_t row, int64_t col);
+float apply_epilogue(const TileEpilogue& epilogue, float value, int64_t row, int64_t col);
 }  // namespace ref
 namespace avx2 {
-void gemm_f32_ukernel_6x16(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
-                           int64_t rows, int64_t cols, bool accumulate, const TileEpilogue* ep);
+void gemm_f32_ukernel_6x16(const GemmF32Tile& tile);
 }  // namespace avx2
 namespace avx512 {
-void gemm_f32_ukernel_12x32(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
-                            int64_t rows, int64_t cols, bool accumulate, const TileEpilogue* ep);
+void gemm_f32_ukernel_12x32(const GemmF32Tile& tile);
 }  // namespace avx512
 
 }  // namespace nibble::kernels

@@ -1,11 +1,15 @@
 // FP32 GEMM micro-kernel for AVX2 + FMA: a 6 x 16 tile of C in 12 ymm accumulators.
 //
-// Packed operands (kernels/include/kernels/gemm_f32.h): the A panel slice is kc groups of 6
-// weights (one column of 6 rows), the B strip kc groups of 16 activations (one row of 16
-// columns). Each step of k loads two B vectors, broadcasts the 6 A values and issues 12 FMAs:
-// 12 accumulators + 2 B vectors + 1 broadcast fill the 16 registers. The epilogue runs on the
-// accumulators before the only store; partial tiles use vmaskmov, full ones plain moves.
+// Operands (kernels/include/kernels/gemm_f32.h): the A panel slice is kc groups of 6 weights
+// (one column of 6 rows); row k of the B strip is 16 activations at b + b_offsets[k]. Each step
+// of k loads two B vectors, broadcasts the 6 A values and issues 12 FMAs: 12 accumulators + 2 B
+// vectors + 1 broadcast fill the 16 registers. The epilogue runs on the accumulators before the
+// only store. Full vectors use plain moves; partial ones (tile edges, and the padding columns
+// the convolution driver drops, packed out with a permutation) use vmaskmov, which is slow on
+// some CPUs but rare.
 #include <immintrin.h>
+
+#include <array>
 
 #include "kernels/x86/avx2/vec_math_avx2.h"
 
@@ -15,28 +19,78 @@ namespace {
 constexpr int MR = 6;
 constexpr int NV = 2;  // vectors of 8 per row
 constexpr int NR = NV * 8;
+constexpr int kPrefetchB = 2 * NR;  // floats ahead in a B row
 
-template <bool kFull>
-inline void store_tile(__m256 (&acc)[MR][NV], float* c, int64_t ldc, int64_t rows, int64_t cols,
-                       bool accumulate, const TileEpilogue* ep) {
-  __m256i mask[NV];
-  for (int v = 0; v < NV; ++v) mask[v] = lanes(cols - v * 8);
+// For each 8-bit lane mask, the vpermps indices that move the selected lanes to the front.
+constexpr std::array<std::array<int32_t, 8>, 256> make_compress_table() {
+  std::array<std::array<int32_t, 8>, 256> table{};
+  for (int mask = 0; mask < 256; ++mask) {
+    int next = 0;
+    for (int lane = 0; lane < 8; ++lane) {
+      if (mask & (1 << lane)) table[mask][next++] = lane;
+    }
+  }
+  return table;
+}
+constexpr auto kCompress = make_compress_table();
+
+using Tile = __m256[MR][NV];
+
+// Vector v of a tile row: where its outputs land in the packed row and which lanes they are.
+struct VectorOutputs {
+  unsigned select;  // output lanes of the vector
+  int64_t column;   // outputs of the row before it
+  __m256i permute;  // moves the output lanes to the front
+  __m256i store;    // the first popcount(select) lanes
+};
+
+// The whole tile goes through the epilogue before the first store: interleaving the stores
+// with it serializes the epilogue (measured several times slower for SiLU).
+template <Activation A>
+void store_tile(Tile& acc, const GemmF32Tile& t, const TileEpilogue& ep) {
+  VectorOutputs out[NV];
+  for (int v = 0; v < NV; ++v) {
+    out[v].select = (t.outputs >> (8 * v)) & 0xFF;
+    out[v].column = __builtin_popcount(t.outputs & ((1u << (8 * v)) - 1));
+    out[v].permute =
+        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kCompress[out[v].select].data()));
+    out[v].store = lanes(__builtin_popcount(out[v].select));
+  }
+  const bool packed = (t.outputs & (t.outputs + 1)) != 0;  // padding columns between outputs
 #pragma GCC unroll 8
   for (int r = 0; r < MR; ++r) {
-    if (!kFull && r >= rows) break;
-    float* row = c + r * ldc;
+    if (r >= t.rows) break;
+    const float* row = t.c + r * t.ldc;
 #pragma GCC unroll 2
     for (int v = 0; v < NV; ++v) {
-      if (!kFull && v * 8 >= cols) break;
-      __m256 x = acc[r][v];
-      if (kFull) {
-        if (accumulate) x = _mm256_add_ps(x, _mm256_loadu_ps(row + v * 8));
-        if (ep) x = apply_epilogue(*ep, x, r, v * 8, nullptr);
-        _mm256_storeu_ps(row + v * 8, x);
-      } else {
-        if (accumulate) x = _mm256_add_ps(x, _mm256_maskload_ps(row + v * 8, mask[v]));
-        if (ep) x = apply_epilogue(*ep, x, r, v * 8, &mask[v]);
-        _mm256_maskstore_ps(row + v * 8, mask[v], x);
+      const bool full = out[v].select == 0xFF;
+      __m256 x = packed ? _mm256_permutevar8x32_ps(acc[r][v], out[v].permute) : acc[r][v];
+      const float* c = row + out[v].column;
+      if (t.accumulate && out[v].select) {
+        x = _mm256_add_ps(x, full ? _mm256_loadu_ps(c) : _mm256_maskload_ps(c, out[v].store));
+      }
+      if (ep.bias) x = _mm256_add_ps(x, _mm256_set1_ps(ep.bias[r]));
+      const float* residual =
+          ep.residual ? ep.residual + r * ep.residual_ld + out[v].column : nullptr;
+      auto load_residual = [&] {
+        return full ? _mm256_loadu_ps(residual) : _mm256_maskload_ps(residual, out[v].store);
+      };
+      if (ep.residual && ep.residual_first && out[v].select) x = _mm256_add_ps(x, load_residual());
+      x = activate(A, ep.clip_min, ep.clip_max, x);
+      if (ep.residual && !ep.residual_first && out[v].select) x = _mm256_add_ps(x, load_residual());
+      acc[r][v] = x;
+    }
+  }
+#pragma GCC unroll 8
+  for (int r = 0; r < MR; ++r) {
+    if (r >= t.rows) break;
+#pragma GCC unroll 2
+    for (int v = 0; v < NV; ++v) {
+      float* c = t.c + r * t.ldc + out[v].column;
+      if (out[v].select == 0xFF) {
+        _mm256_storeu_ps(c, acc[r][v]);
+      } else if (out[v].select) {
+        _mm256_maskstore_ps(c, out[v].store, acc[r][v]);
       }
     }
   }
@@ -44,21 +98,25 @@ inline void store_tile(__m256 (&acc)[MR][NV], float* c, int64_t ldc, int64_t row
 
 }  // namespace
 
-void gemm_f32_ukernel_6x16(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
-                           int64_t rows, int64_t cols, bool accumulate, const TileEpilogue* ep) {
-  __m256 acc[MR][NV];
+void gemm_f32_ukernel_6x16(const GemmF32Tile& t) {
+  __m256 acc[MR][NV];  // not passed by reference, so it stays in registers through the loop
 #pragma GCC unroll 8
   for (int r = 0; r < MR; ++r) {
     for (int v = 0; v < NV; ++v) acc[r][v] = _mm256_setzero_ps();
   }
 #pragma GCC unroll 8
   for (int r = 0; r < MR; ++r) {
-    if (r < rows) {
-      _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc), _MM_HINT_T0);
-      _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc + NR - 1), _MM_HINT_T0);
+    if (r < t.rows) {
+      _mm_prefetch(reinterpret_cast<const char*>(t.c + r * t.ldc), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(t.c + r * t.ldc + 15), _MM_HINT_T0);
     }
   }
-  for (int64_t k = 0; k < kc; ++k) {
+  const float* a = t.a;
+  for (int64_t k = 0; k < t.kc; ++k) {
+    const float* b = t.b + t.b_offsets[k];
+    // An implicit-GEMM conv reads B from as many input rows as it has taps, too many streams
+    // for the hardware prefetcher: fetch the same rows of the strips ahead.
+    _mm_prefetch(reinterpret_cast<const char*>(b + kPrefetchB), _MM_HINT_T0);
     const __m256 b0 = _mm256_loadu_ps(b);
     const __m256 b1 = _mm256_loadu_ps(b + 8);
 #pragma GCC unroll 8
@@ -68,12 +126,20 @@ void gemm_f32_ukernel_6x16(int64_t kc, const float* a, const float* b, float* c,
       acc[r][1] = _mm256_fmadd_ps(ar, b1, acc[r][1]);
     }
     a += MR;
-    b += NR;
   }
-  if (rows == MR && cols == NR) {
-    store_tile<true>(acc, c, ldc, rows, cols, accumulate, ep);
-  } else {
-    store_tile<false>(acc, c, ldc, rows, cols, accumulate, ep);
+  Tile result;
+#pragma GCC unroll 8
+  for (int r = 0; r < MR; ++r) {
+    for (int v = 0; v < NV; ++v) result[r][v] = acc[r][v];
+  }
+  const TileEpilogue none{nullptr, nullptr, 0, Activation::None, 0.0f, 0.0f, false};
+  const TileEpilogue& ep = t.epilogue ? *t.epilogue : none;
+  switch (ep.activation) {
+    case Activation::None: return store_tile<Activation::None>(result, t, ep);
+    case Activation::Relu: return store_tile<Activation::Relu>(result, t, ep);
+    case Activation::Clip: return store_tile<Activation::Clip>(result, t, ep);
+    case Activation::Sigmoid: return store_tile<Activation::Sigmoid>(result, t, ep);
+    case Activation::SiLU: return store_tile<Activation::SiLU>(result, t, ep);
   }
 }
 

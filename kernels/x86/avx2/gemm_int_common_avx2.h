@@ -1,15 +1,17 @@
 // Shared pieces of the AVX2 low-bit GEMM kernels (included only by kernels/x86/avx2/*.cpp, which
-// are compiled with -mavx2 -mfma -mf16c): weight panel expansion, the tile epilogue, and a vector
-// SiLU. Everything lives in qgemm_detail::avx2 so that nothing here can be merged with the
-// AVX-512 copies at link time.
+// are compiled with -mavx2 -mfma -mf16c): weight panel expansion, the tile epilogue and its SiLU
+// (on the exp of vec_math_avx2.h). Everything lives in qgemm_detail::avx2 so that nothing here
+// can be merged with the AVX-512 copies at link time.
 #pragma once
 
 #include <immintrin.h>
 
 #include <cstdint>
 #include <cstring>
+#include <limits>
 
 #include "kernels/dispatch/gemm_int_kernels.h"
+#include "kernels/x86/avx2/vec_math_avx2.h"
 
 namespace nibble::kernels::qgemm_detail::avx2 {
 
@@ -102,27 +104,14 @@ inline void prepare_f32(const uint8_t* packed, int bits, int64_t count, void* ou
 
 // ---- epilogue --------------------------------------------------------------------------------
 
-// x * sigmoid(x) = x / (1 + exp(-x)); exp by Cephes' expf polynomial (about 1 ulp), 2^n built
-// in the exponent field (n stays within [-126, 126] after the clamp).
+// x * sigmoid(x) = x / (1 + e^-x), the reciprocal by vrcpps and one Newton step (about 2 ulp
+// away from a division, at a fraction of its cost).
 NIBBLE_INLINE __m256 silu(__m256 x) {
-  const __m256 t = _mm256_min_ps(_mm256_max_ps(_mm256_sub_ps(_mm256_setzero_ps(), x),
-                                               _mm256_set1_ps(-87.0f)),
-                                 _mm256_set1_ps(87.0f));
-  const __m256 n = _mm256_round_ps(_mm256_mul_ps(t, _mm256_set1_ps(1.44269504088896341f)),
-                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), t);
-  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-  __m256 p = _mm256_set1_ps(1.9875691500e-4f);
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
-  p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
-  const __m256i bits = _mm256_slli_epi32(
-      _mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-  const __m256 e = _mm256_mul_ps(p, _mm256_castsi256_ps(bits));
-  return _mm256_div_ps(x, _mm256_add_ps(e, _mm256_set1_ps(1.0f)));
+  const __m256 one = _mm256_set1_ps(1.0f);
+  const __m256 d = _mm256_add_ps(one, ::nibble::kernels::avx2::exp_ps(_mm256_sub_ps(_mm256_setzero_ps(), x)));
+  __m256 r = _mm256_rcp_ps(d);
+  r = _mm256_fmadd_ps(r, _mm256_fnmadd_ps(d, r, one), r);
+  return _mm256_mul_ps(x, r);
 }
 
 // Lanes [0, valid) set, valid in [1, 8].
@@ -130,68 +119,101 @@ NIBBLE_INLINE __m256i lane_mask(int valid) {
   return _mm256_cmpgt_epi32(_mm256_set1_epi32(valid), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
-// Activates and stores one vector (8 columns, `valid` of them kept) of row r.
-NIBBLE_INLINE void store_y(__m256 y, const Tile& t, const TileEpilogue& ep, int r, int vec,
-                           int valid) {
-  if (ep.silu) y = silu(y);
-  y = _mm256_min_ps(_mm256_max_ps(y, _mm256_set1_ps(ep.clamp_min)), _mm256_set1_ps(ep.clamp_max));
-  const int64_t offset = r * t.dst_ld + vec * 8;
-  if (ep.out == QType::F32) {
-    float* dst = static_cast<float*>(t.dst) + offset;
-    if (valid == 8) {
-      _mm256_storeu_ps(dst, y);
-    } else {
-      _mm256_maskstore_ps(dst, lane_mask(valid), y);
+// The epilogue constants of one tile, held in locals (the output stores cannot alias them, so
+// the compiler keeps them in registers across the tile).
+struct TileStore {
+  QType out;
+  bool silu, clamp;
+  __m256 lo, hi, inv_scale, q_lo, q_hi;
+  __m256i zero_point;
+  void* dst;
+  int64_t ld;
+
+  NIBBLE_INLINE TileStore(const Tile& t, const TileEpilogue& ep)
+      : out(ep.out),
+        silu(ep.silu),
+        clamp(ep.clamp_min > -std::numeric_limits<float>::infinity() ||
+              ep.clamp_max < std::numeric_limits<float>::infinity()),
+        lo(_mm256_set1_ps(ep.clamp_min)),
+        hi(_mm256_set1_ps(ep.clamp_max)),
+        inv_scale(_mm256_set1_ps(ep.inv_out_scale)),
+        q_lo(_mm256_set1_ps(ep.q_lo)),
+        q_hi(_mm256_set1_ps(ep.q_hi)),
+        zero_point(_mm256_set1_epi32(ep.out_zero_point)),
+        dst(t.dst),
+        ld(t.dst_ld) {}
+
+  // Activates and stores y, the float result of row r, columns [8 vec, 8 vec + valid).
+  NIBBLE_INLINE void operator()(__m256 y, int r, int vec, int valid) const {
+    if (silu) y = avx2::silu(y);
+    if (clamp) y = _mm256_min_ps(_mm256_max_ps(y, lo), hi);
+    const int64_t offset = r * ld + vec * 8;
+    if (out == QType::F32) {
+      float* d = static_cast<float*>(dst) + offset;
+      if (valid == 8) {
+        _mm256_storeu_ps(d, y);
+      } else {
+        _mm256_maskstore_ps(d, lane_mask(valid), y);
+      }
+      return;
     }
-    return;
+    const __m256 q = _mm256_min_ps(_mm256_max_ps(_mm256_mul_ps(y, inv_scale), q_lo), q_hi);
+    const __m256i qi = _mm256_add_epi32(_mm256_cvtps_epi32(q), zero_point);
+    const __m128i w16 = _mm_packs_epi32(_mm256_castsi256_si128(qi), _mm256_extracti128_si256(qi, 1));
+    const __m128i bytes = out == QType::U8 ? _mm_packus_epi16(w16, w16) : _mm_packs_epi16(w16, w16);
+    int8_t* d = static_cast<int8_t*>(dst) + offset;
+    if (valid == 8) {
+      _mm_storel_epi64(reinterpret_cast<__m128i*>(d), bytes);
+    } else {
+      alignas(16) int8_t tmp[16];
+      _mm_store_si128(reinterpret_cast<__m128i*>(tmp), bytes);
+      std::memcpy(d, tmp, size_t(valid));
+    }
   }
-  __m256 q = _mm256_mul_ps(y, _mm256_set1_ps(ep.inv_out_scale));
-  q = _mm256_min_ps(_mm256_max_ps(q, _mm256_set1_ps(ep.q_lo)), _mm256_set1_ps(ep.q_hi));
-  const __m256i qi = _mm256_add_epi32(_mm256_cvtps_epi32(q), _mm256_set1_epi32(ep.out_zero_point));
-  const __m128i w16 = _mm_packs_epi32(_mm256_castsi256_si128(qi), _mm256_extracti128_si256(qi, 1));
-  const __m128i bytes = ep.out == QType::U8 ? _mm_packus_epi16(w16, w16) : _mm_packs_epi16(w16, w16);
-  int8_t* dst = static_cast<int8_t*>(t.dst) + offset;
-  if (valid == 8) {
-    _mm_storel_epi64(reinterpret_cast<__m128i*>(dst), bytes);
-  } else {
-    alignas(16) int8_t tmp[16];
-    _mm_store_si128(reinterpret_cast<__m128i*>(tmp), bytes);
-    std::memcpy(dst, tmp, size_t(valid));
+  // Integer sums straight out (QType::I32).
+  NIBBLE_INLINE void sums(__m256i s, int r, int vec, int valid) const {
+    int32_t* d = static_cast<int32_t*>(dst) + r * ld + vec * 8;
+    if (valid == 8) {
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(d), s);
+    } else {
+      _mm256_maskstore_epi32(d, lane_mask(valid), s);
+    }
   }
-}
+};
 
 // Epilogue of an integer tile: acc[r][v] holds the int32 sums of row r, columns 8v...
 template <int MR, int NV>
 NIBBLE_INLINE void finish_int_tile(__m256i (&acc)[MR][NV], const Tile& t, const TileEpilogue& ep) {
   if (!t.last) {
     int32_t* p = static_cast<int32_t*>(t.partial);
+#pragma GCC unroll 16
     for (int r = 0; r < MR; ++r) {
+#pragma GCC unroll 16
       for (int v = 0; v < NV; ++v) {
         _mm256_storeu_si256(reinterpret_cast<__m256i*>(p + r * t.partial_ld + v * 8), acc[r][v]);
       }
     }
     return;
   }
+  const TileStore store(t, ep);
+  const int rows = t.rows, cols = t.cols;
+#pragma GCC unroll 16
   for (int r = 0; r < MR; ++r) {
-    if (r >= t.rows) break;
+    if (r >= rows) continue;
     const int64_t row = t.row0 + r;
     const __m256i comp = _mm256_set1_epi32(ep.comp[row]);
     const __m256 scale = _mm256_set1_ps(ep.scale[row]);
     const __m256 bias = _mm256_set1_ps(ep.bias[row]);
+#pragma GCC unroll 16
     for (int v = 0; v < NV; ++v) {
-      const int valid = t.cols - 8 * v < 8 ? t.cols - 8 * v : 8;
-      if (valid <= 0) break;
+      const int valid = cols - 8 * v < 8 ? cols - 8 * v : 8;
+      if (valid <= 0) continue;
       const __m256i sum = _mm256_sub_epi32(acc[r][v], comp);
-      if (ep.out == QType::I32) {
-        int32_t* dst = static_cast<int32_t*>(t.dst) + r * t.dst_ld + v * 8;
-        if (valid == 8) {
-          _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst), sum);
-        } else {
-          _mm256_maskstore_epi32(dst, lane_mask(valid), sum);
-        }
-        continue;
+      if (store.out == QType::I32) {
+        store.sums(sum, r, v, valid);
+      } else {
+        store(_mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), scale, bias), r, v, valid);
       }
-      store_y(_mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), scale, bias), t, ep, r, v, valid);
     }
   }
 }
@@ -199,7 +221,9 @@ NIBBLE_INLINE void finish_int_tile(__m256i (&acc)[MR][NV], const Tile& t, const 
 template <int MR, int NV>
 NIBBLE_INLINE void start_int_tile(__m256i (&acc)[MR][NV], const Tile& t) {
   const int32_t* p = static_cast<const int32_t*>(t.partial);
+#pragma GCC unroll 16
   for (int r = 0; r < MR; ++r) {
+#pragma GCC unroll 16
     for (int v = 0; v < NV; ++v) {
       acc[r][v] = t.first ? _mm256_setzero_si256()
                           : _mm256_loadu_si256(
@@ -213,20 +237,26 @@ template <int MR, int NV>
 NIBBLE_INLINE void finish_f32_tile(__m256 (&acc)[MR][NV], const Tile& t, const TileEpilogue& ep) {
   if (!t.last) {
     float* p = static_cast<float*>(t.partial);
+#pragma GCC unroll 16
     for (int r = 0; r < MR; ++r) {
+#pragma GCC unroll 16
       for (int v = 0; v < NV; ++v) _mm256_storeu_ps(p + r * t.partial_ld + v * 8, acc[r][v]);
     }
     return;
   }
+  const TileStore store(t, ep);
+  const int rows = t.rows, cols = t.cols;
+#pragma GCC unroll 16
   for (int r = 0; r < MR; ++r) {
-    if (r >= t.rows) break;
+    if (r >= rows) continue;
     const int64_t row = t.row0 + r;
     const __m256 scale = _mm256_set1_ps(ep.scale[row]);
     const __m256 bias = _mm256_set1_ps(ep.bias[row]);
+#pragma GCC unroll 16
     for (int v = 0; v < NV; ++v) {
-      const int valid = t.cols - 8 * v < 8 ? t.cols - 8 * v : 8;
-      if (valid <= 0) break;
-      store_y(_mm256_fmadd_ps(acc[r][v], scale, bias), t, ep, r, v, valid);
+      const int valid = cols - 8 * v < 8 ? cols - 8 * v : 8;
+      if (valid <= 0) continue;
+      store(_mm256_fmadd_ps(acc[r][v], scale, bias), r, v, valid);
     }
   }
 }
@@ -234,7 +264,9 @@ NIBBLE_INLINE void finish_f32_tile(__m256 (&acc)[MR][NV], const Tile& t, const T
 template <int MR, int NV>
 NIBBLE_INLINE void start_f32_tile(__m256 (&acc)[MR][NV], const Tile& t) {
   const float* p = static_cast<const float*>(t.partial);
+#pragma GCC unroll 16
   for (int r = 0; r < MR; ++r) {
+#pragma GCC unroll 16
     for (int v = 0; v < NV; ++v) {
       acc[r][v] = t.first ? _mm256_setzero_ps() : _mm256_loadu_ps(p + r * t.partial_ld + v * 8);
     }

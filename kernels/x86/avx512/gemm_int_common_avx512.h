@@ -1,15 +1,17 @@
 // Shared pieces of the AVX-512 low-bit GEMM kernels (included only by kernels/x86/avx512/*.cpp,
 // which are compiled with AVX-512 F/BW/VL/DQ + VNNI flags): weight panel expansion, the tile
-// epilogue, and a vector SiLU. Everything lives in qgemm_detail::avx512 so that nothing here can
-// be merged with the AVX2 copies at link time.
+// epilogue and its SiLU (on the exp of vec_math_avx512.h). Everything lives in
+// qgemm_detail::avx512 so that nothing here can be merged with the AVX2 copies at link time.
 #pragma once
 
 #include <immintrin.h>
 
 #include <cstdint>
 #include <cstring>
+#include <limits>
 
 #include "kernels/dispatch/gemm_int_kernels.h"
+#include "kernels/x86/avx512/vec_math_avx512.h"
 
 namespace nibble::kernels::qgemm_detail::avx512 {
 
@@ -85,24 +87,15 @@ inline void prepare_f32(const uint8_t* packed, int bits, int64_t count, void* ou
 
 // ---- epilogue --------------------------------------------------------------------------------
 
-// x * sigmoid(x) = x / (1 + exp(-x)); exp by Cephes' expf polynomial (about 1 ulp) and scalef.
+// x * sigmoid(x) = x / (1 + e^-x), the reciprocal by vrcp14ps and one Newton step (about
+// 1 ulp away from a division, at a fraction of its cost; the GEMM is fast enough for the
+// epilogue to matter).
 NIBBLE_INLINE __m512 silu(__m512 x) {
-  const __m512 t = _mm512_min_ps(_mm512_max_ps(_mm512_sub_ps(_mm512_setzero_ps(), x),
-                                               _mm512_set1_ps(-87.0f)),
-                                 _mm512_set1_ps(87.0f));
-  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(t, _mm512_set1_ps(1.44269504088896341f)),
-                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), t);
-  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-  __m512 p = _mm512_set1_ps(1.9875691500e-4f);
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
-  p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
-  const __m512 e = _mm512_scalef_ps(p, n);
-  return _mm512_div_ps(x, _mm512_add_ps(e, _mm512_set1_ps(1.0f)));
+  const __m512 one = _mm512_set1_ps(1.0f);
+  const __m512 d = _mm512_add_ps(one, ::nibble::kernels::avx512::exp_ps(_mm512_sub_ps(_mm512_setzero_ps(), x)));
+  __m512 r = _mm512_rcp14_ps(d);
+  r = _mm512_fmadd_ps(r, _mm512_fnmadd_ps(d, r, one), r);
+  return _mm512_mul_ps(x, r);
 }
 
 NIBBLE_INLINE __mmask16 column_mask(int cols, int vec) {
@@ -110,48 +103,80 @@ NIBBLE_INLINE __mmask16 column_mask(int cols, int vec) {
   return valid >= 16 ? __mmask16(0xFFFF) : valid <= 0 ? __mmask16(0) : __mmask16((1u << valid) - 1);
 }
 
-// Scales, biases, activates and stores one vector of row r (float y already without the
-// integer zero-point term) to the output type.
-NIBBLE_INLINE void store_y(__m512 y, const Tile& t, const TileEpilogue& ep, int r, int vec,
-                           __mmask16 mask) {
-  if (ep.silu) y = silu(y);
-  y = _mm512_min_ps(_mm512_max_ps(y, _mm512_set1_ps(ep.clamp_min)), _mm512_set1_ps(ep.clamp_max));
-  const int64_t offset = r * t.dst_ld + vec * 16;
-  if (ep.out == QType::F32) {
-    _mm512_mask_storeu_ps(static_cast<float*>(t.dst) + offset, mask, y);
-    return;
+// The epilogue constants of one tile, held in locals (the output stores cannot alias them, so
+// the compiler keeps them in registers across the tile).
+struct TileStore {
+  QType out;
+  bool silu, clamp;
+  __m512 lo, hi, inv_scale, q_lo, q_hi;
+  __m512i zero_point;
+  void* dst;
+  int64_t ld;
+
+  NIBBLE_INLINE TileStore(const Tile& t, const TileEpilogue& ep)
+      : out(ep.out),
+        silu(ep.silu),
+        clamp(ep.clamp_min > -std::numeric_limits<float>::infinity() ||
+              ep.clamp_max < std::numeric_limits<float>::infinity()),
+        lo(_mm512_set1_ps(ep.clamp_min)),
+        hi(_mm512_set1_ps(ep.clamp_max)),
+        inv_scale(_mm512_set1_ps(ep.inv_out_scale)),
+        q_lo(_mm512_set1_ps(ep.q_lo)),
+        q_hi(_mm512_set1_ps(ep.q_hi)),
+        zero_point(_mm512_set1_epi32(ep.out_zero_point)),
+        dst(t.dst),
+        ld(t.dst_ld) {}
+
+  // Activates and stores y, the float result of row r, columns [16 vec, 16 vec + 16).
+  NIBBLE_INLINE void operator()(__m512 y, int r, int vec, __mmask16 mask) const {
+    if (silu) y = avx512::silu(y);
+    if (clamp) y = _mm512_min_ps(_mm512_max_ps(y, lo), hi);
+    const int64_t offset = r * ld + vec * 16;
+    if (out == QType::F32) {
+      _mm512_mask_storeu_ps(static_cast<float*>(dst) + offset, mask, y);
+      return;
+    }
+    const __m512 q = _mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(y, inv_scale), q_lo), q_hi);
+    const __m512i qi = _mm512_add_epi32(_mm512_cvtps_epi32(q), zero_point);
+    _mm_mask_storeu_epi8(static_cast<int8_t*>(dst) + offset, mask, _mm512_cvtepi32_epi8(qi));
   }
-  __m512 q = _mm512_mul_ps(y, _mm512_set1_ps(ep.inv_out_scale));
-  q = _mm512_min_ps(_mm512_max_ps(q, _mm512_set1_ps(ep.q_lo)), _mm512_set1_ps(ep.q_hi));
-  const __m512i qi = _mm512_add_epi32(_mm512_cvtps_epi32(q), _mm512_set1_epi32(ep.out_zero_point));
-  _mm_mask_storeu_epi8(static_cast<int8_t*>(t.dst) + offset, mask, _mm512_cvtepi32_epi8(qi));
-}
+  // Integer sums straight out (QType::I32).
+  NIBBLE_INLINE void sums(__m512i s, int r, int vec, __mmask16 mask) const {
+    _mm512_mask_storeu_epi32(static_cast<int32_t*>(dst) + r * ld + vec * 16, mask, s);
+  }
+};
 
 // Epilogue of an integer tile: acc[r][v] holds the int32 sums of row r, columns 16v...
 template <int MR, int NV>
 NIBBLE_INLINE void finish_int_tile(__m512i (&acc)[MR][NV], const Tile& t, const TileEpilogue& ep) {
   if (!t.last) {
     int32_t* p = static_cast<int32_t*>(t.partial);
+#pragma GCC unroll 16
     for (int r = 0; r < MR; ++r) {
+#pragma GCC unroll 16
       for (int v = 0; v < NV; ++v) _mm512_storeu_si512(p + r * t.partial_ld + v * 16, acc[r][v]);
     }
     return;
   }
+  const TileStore store(t, ep);
+  const int rows = t.rows, cols = t.cols;
+#pragma GCC unroll 16
   for (int r = 0; r < MR; ++r) {
-    if (r >= t.rows) break;
+    if (r >= rows) continue;
     const int64_t row = t.row0 + r;
     const __m512i comp = _mm512_set1_epi32(ep.comp[row]);
     const __m512 scale = _mm512_set1_ps(ep.scale[row]);
     const __m512 bias = _mm512_set1_ps(ep.bias[row]);
+#pragma GCC unroll 16
     for (int v = 0; v < NV; ++v) {
-      const __mmask16 mask = column_mask(t.cols, v);
-      if (!mask) break;
+      const __mmask16 mask = column_mask(cols, v);
+      if (!mask) continue;
       const __m512i sum = _mm512_sub_epi32(acc[r][v], comp);
-      if (ep.out == QType::I32) {
-        _mm512_mask_storeu_epi32(static_cast<int32_t*>(t.dst) + r * t.dst_ld + v * 16, mask, sum);
-        continue;
+      if (store.out == QType::I32) {
+        store.sums(sum, r, v, mask);
+      } else {
+        store(_mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), scale, bias), r, v, mask);
       }
-      store_y(_mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), scale, bias), t, ep, r, v, mask);
     }
   }
 }
@@ -159,7 +184,9 @@ NIBBLE_INLINE void finish_int_tile(__m512i (&acc)[MR][NV], const Tile& t, const 
 template <int MR, int NV>
 NIBBLE_INLINE void start_int_tile(__m512i (&acc)[MR][NV], const Tile& t) {
   const int32_t* p = static_cast<const int32_t*>(t.partial);
+#pragma GCC unroll 16
   for (int r = 0; r < MR; ++r) {
+#pragma GCC unroll 16
     for (int v = 0; v < NV; ++v) {
       acc[r][v] = t.first ? _mm512_setzero_si512()
                           : _mm512_loadu_si512(p + r * t.partial_ld + v * 16);
@@ -172,20 +199,26 @@ template <int MR, int NV>
 NIBBLE_INLINE void finish_f32_tile(__m512 (&acc)[MR][NV], const Tile& t, const TileEpilogue& ep) {
   if (!t.last) {
     float* p = static_cast<float*>(t.partial);
+#pragma GCC unroll 16
     for (int r = 0; r < MR; ++r) {
+#pragma GCC unroll 16
       for (int v = 0; v < NV; ++v) _mm512_storeu_ps(p + r * t.partial_ld + v * 16, acc[r][v]);
     }
     return;
   }
+  const TileStore store(t, ep);
+  const int rows = t.rows, cols = t.cols;
+#pragma GCC unroll 16
   for (int r = 0; r < MR; ++r) {
-    if (r >= t.rows) break;
+    if (r >= rows) continue;
     const int64_t row = t.row0 + r;
     const __m512 scale = _mm512_set1_ps(ep.scale[row]);
     const __m512 bias = _mm512_set1_ps(ep.bias[row]);
+#pragma GCC unroll 16
     for (int v = 0; v < NV; ++v) {
-      const __mmask16 mask = column_mask(t.cols, v);
-      if (!mask) break;
-      store_y(_mm512_fmadd_ps(acc[r][v], scale, bias), t, ep, r, v, mask);
+      const __mmask16 mask = column_mask(cols, v);
+      if (!mask) continue;
+      store(_mm512_fmadd_ps(acc[r][v], scale, bias), r, v, mask);
     }
   }
 }
@@ -193,7 +226,9 @@ NIBBLE_INLINE void finish_f32_tile(__m512 (&acc)[MR][NV], const Tile& t, const T
 template <int MR, int NV>
 NIBBLE_INLINE void start_f32_tile(__m512 (&acc)[MR][NV], const Tile& t) {
   const float* p = static_cast<const float*>(t.partial);
+#pragma GCC unroll 16
   for (int r = 0; r < MR; ++r) {
+#pragma GCC unroll 16
     for (int v = 0; v < NV; ++v) {
       acc[r][v] = t.first ? _mm512_setzero_ps() : _mm512_loadu_ps(p + r * t.partial_ld + v * 16);
     }

@@ -23,7 +23,9 @@ NIBBLE_INLINE void accumulate(__m512i (&acc)[MR][NV], const int32_t* a, const __
   for (int64_t q0 = 0; q0 < k_units; q0 += kInt16Steps) {
     const int64_t steps = k_units - q0 < kInt16Steps ? k_units - q0 : kInt16Steps;
     __m512i sum16[MR][NV];
+#pragma GCC unroll 16
     for (int r = 0; r < MR; ++r) {
+#pragma GCC unroll 16
       for (int v = 0; v < NV; ++v) sum16[r][v] = _mm512_setzero_si512();
     }
     for (int64_t q = 0; q < steps; ++q) {
@@ -40,7 +42,9 @@ NIBBLE_INLINE void accumulate(__m512i (&acc)[MR][NV], const int32_t* a, const __
       a += MR;
       b += NV;
     }
+#pragma GCC unroll 16
     for (int r = 0; r < MR; ++r) {
+#pragma GCC unroll 16
       for (int v = 0; v < NV; ++v) {
         acc[r][v] = _mm512_add_epi32(acc[r][v], _mm512_madd_epi16(sum16[r][v], widen));
       }

@@ -80,7 +80,7 @@ void add_harness_options(CLI::App& command, HarnessCommandOptions& options,
                      "Write the images with their boxes drawn to DIR")
       ->option_text("DIR");
   command.add_option("--vis-conf", options.harness.vis_confidence,
-                     "Score above which --save-vis draws a box (default 0.25)")
+                     "Lowest score --save-vis draws (default 0.25)")
       ->check(CLI::Range(0.0, 1.0))
       ->option_text("X");
 }

@@ -2,10 +2,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <map>
 #include <numeric>
 #include <optional>
+#include <set>
 
 #include "nibble/error.h"
 
@@ -47,11 +49,12 @@ struct PreparedDetection {
 };
 
 // pycocotools' evaluateImg() output for one image, category and area range, detections cut to
-// the largest maxDet and sorted best first.
+// the largest maxDet and sorted best first. Flags per IoU threshold and detection: pycocotools
+// keeps the matched ground truth's id and tests it against 0, so a match to id 0 is no match.
+constexpr uint8_t kMatched = 1, kIgnored = 2;
 struct ImageEval {
   std::vector<double> scores;            // D
-  std::vector<int64_t> matched_gt_ids;   // T x D: id of the matched ground truth, 0 for none
-  std::vector<uint8_t> ignored;          // T x D
+  std::vector<uint8_t> flags;            // T x D: kMatched | kIgnored
   size_t counted_ground_truth = 0;       // ground truth not ignored
 };
 
@@ -123,8 +126,8 @@ class Evaluator {
         gts_[image->second * K() + category->second].push_back(&annotation);
     }
 
-    std::map<int64_t, bool> known_images;
-    for (const ImageInfo& image : gt_.images) known_images[image.id] = true;
+    std::set<int64_t> known_images;
+    for (const ImageInfo& image : gt_.images) known_images.insert(image.id);
     for (size_t n = 0; n < detections_.size(); ++n) {
       const Detection& detection = detections_[n];
       if (!known_images.count(detection.image_id))
@@ -144,7 +147,7 @@ class Evaluator {
   // evaluate(): computeIoU + evaluateImg for every category, area range and image.
   void evaluate() {
     const int max_det = r_.max_detections.back();
-    evals_.assign(K() * A() * I(), std::nullopt);
+    eval_slots_.assign(K() * A() * I(), kAbsent);
     for (size_t k = 0; k < K(); ++k) {
       for (size_t i = 0; i < I(); ++i) {
         const std::vector<const Annotation*>& gts = gts_[i * K() + k];
@@ -160,8 +163,10 @@ class Evaluator {
             ious[d * gts.size() + g] =
                 box_iou(dts[d].detection->bbox, gts[g]->bbox, gts[g]->iscrowd);
 
-        for (size_t a = 0; a < A(); ++a)
-          evals_[(k * A() + a) * I() + i] = evaluate_image(gts, dts, ious, r_.area_ranges[a]);
+        for (size_t a = 0; a < A(); ++a) {
+          eval_slots_[(k * A() + a) * I() + i] = evals_.size();
+          evals_.push_back(evaluate_image(gts, dts, ious, r_.area_ranges[a]));
+        }
       }
     }
   }
@@ -182,8 +187,7 @@ class Evaluator {
     ImageEval eval;
     eval.scores.resize(D);
     for (size_t d = 0; d < D; ++d) eval.scores[d] = dts[d].detection->score;
-    eval.matched_gt_ids.assign(T() * D, 0);
-    eval.ignored.assign(T() * D, 0);
+    eval.flags.assign(T() * D, 0);
     for (size_t g = 0; g < G; ++g) eval.counted_ground_truth += gt_ignored[g] ? 0 : 1;
 
     if (G > 0 && D > 0) {
@@ -206,8 +210,7 @@ class Evaluator {
           }
           if (!match) continue;
           const size_t g = order[*match];
-          eval.ignored[t * D + d] = gt_ignored[g];
-          eval.matched_gt_ids[t * D + d] = gts[g]->id;
+          eval.flags[t * D + d] = (gt_ignored[g] ? kIgnored : 0) | (gts[g]->id != 0 ? kMatched : 0);
           matched_dt_ids[*match] = dts[d].id;
         }
       }
@@ -215,8 +218,8 @@ class Evaluator {
     // Unmatched detections outside the area range do not count as false positives.
     for (size_t t = 0; t < T(); ++t)
       for (size_t d = 0; d < D; ++d)
-        if (eval.matched_gt_ids[t * D + d] == 0 && outside(dts[d].area))
-          eval.ignored[t * D + d] = 1;
+        if (!(eval.flags[t * D + d] & kMatched) && outside(dts[d].area))
+          eval.flags[t * D + d] |= kIgnored;
     return eval;
   }
 
@@ -237,12 +240,13 @@ class Evaluator {
           size_t counted_ground_truth = 0;
           bool any = false;
           for (size_t i = 0; i < I(); ++i) {
-            const std::optional<ImageEval>& eval = evals_[(k * A() + a) * I() + i];
-            if (!eval) continue;
+            const size_t slot = eval_slots_[(k * A() + a) * I() + i];
+            if (slot == kAbsent) continue;
+            const ImageEval& eval = evals_[slot];
             any = true;
-            counted_ground_truth += eval->counted_ground_truth;
-            for (size_t d = 0; d < std::min(max_det, eval->scores.size()); ++d)
-              ranked.push_back({eval->scores[d], &*eval, d});
+            counted_ground_truth += eval.counted_ground_truth;
+            for (size_t d = 0; d < std::min(max_det, eval.scores.size()); ++d)
+              ranked.push_back({eval.scores[d], &eval, d});
           }
           if (!any || counted_ground_truth == 0) continue;
           sort_by_score(ranked, [](const Ranked& r) { return r.score; });
@@ -254,8 +258,8 @@ class Evaluator {
             double tp = 0, fp = 0;
             for (size_t n = 0; n < nd; ++n) {
               const ImageEval& eval = *ranked[n].eval;
-              const size_t at = t * eval.scores.size() + ranked[n].index;
-              if (!eval.ignored[at]) (eval.matched_gt_ids[at] != 0 ? tp : fp) += 1;
+              const uint8_t flags = eval.flags[t * eval.scores.size() + ranked[n].index];
+              if (!(flags & kIgnored)) (flags & kMatched ? tp : fp) += 1;
               rc[n] = tp / static_cast<double>(counted_ground_truth);
               pr[n] = tp / (fp + tp + kEpsilon);
             }
@@ -324,7 +328,11 @@ class Evaluator {
   EvalResult r_;
   std::vector<std::vector<const Annotation*>> gts_;   // [I][K]
   std::vector<std::vector<PreparedDetection>> dts_;   // [I][K]
-  std::vector<std::optional<ImageEval>> evals_;       // [K][A][I], empty where no gt and no dt
+  // evaluateImg() results that exist (an image and category with ground truth or detections),
+  // and for each [K][A][I] its index there or kAbsent.
+  static constexpr size_t kAbsent = SIZE_MAX;
+  std::vector<ImageEval> evals_;
+  std::vector<size_t> eval_slots_;
 };
 
 }  // namespace

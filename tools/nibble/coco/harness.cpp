@@ -86,20 +86,26 @@ std::string describe_layout(cli::DetectionLayout layout) {
                                                   : "class scores [1,4+C,N] + NMS";
 }
 
-// Checks the model's output once, before any image runs.
-cli::DetectionLayout output_layout(const Session& session, const cli::DetectionOptions& options,
-                                   size_t num_categories, const std::string& model_path) {
-  const std::vector<TensorInfo>& outputs = session.outputs();
-  const Shape shape = outputs.empty() ? Shape{} : outputs[0].shape;
-  std::optional<cli::DetectionLayout> layout =
+// The layout of the model's first output, checked against the categories; decided on the first
+// output the model produces, so dynamic output shapes work too.
+cli::DetectionLayout output_layout(const Tensor& output, const std::string& output_name,
+                                   const cli::DetectionOptions& options, size_t num_categories,
+                                   const std::string& model_path) {
+  const Shape& shape = output.shape();
+  const std::optional<cli::DetectionLayout> layout =
       options.layout ? options.layout : cli::detection_layout(shape);
-  if (outputs.empty() || !layout)
-    throw Error(ErrorKind::InvalidArgument,
-                "'" + model_path + "' is not a YOLO detector: its first output " +
-                    (outputs.empty() ? std::string("is missing")
-                                     : outputs[0].name + " " + shape_str(shape)) +
-                    " is neither [1,N,6] (end-to-end) nor [1,4+classes,N]");
-  if (*layout == cli::DetectionLayout::ClassScores && shape.size() == 3 && shape[1] > 4 &&
+  const bool fits = layout && shape.size() == 3 && shape[0] == 1 &&
+                    (*layout == cli::DetectionLayout::EndToEnd ? shape[2] == 6 : shape[1] > 4);
+  if (!fits) {
+    std::string expected = "[1,N,6] (end-to-end) or [1,4+classes,N]";
+    if (options.layout == cli::DetectionLayout::EndToEnd) expected = "[1,N,6] (--decoder end-to-end)";
+    if (options.layout == cli::DetectionLayout::ClassScores) expected = "[1,4+classes,N] (--decoder nms)";
+    throw Error(ErrorKind::InvalidArgument, "'" + model_path +
+                                                "' is not a YOLO detector: its first output " +
+                                                output_name + " " + shape_str(shape) + " is not " +
+                                                expected);
+  }
+  if (*layout == cli::DetectionLayout::ClassScores &&
       static_cast<size_t>(shape[1] - 4) != num_categories)
     throw Error(ErrorKind::InvalidArgument,
                 "'" + model_path + "' predicts " + std::to_string(shape[1] - 4) +
@@ -166,15 +172,14 @@ HarnessRun run_harness(const std::string& model_path, const Selection& selection
   session_options.num_threads = options.threads;
   const Session session = Session::load(model_path, session_options);
   const ModelInput input = model_input(session, options.image_size, model_path);
+  if (session.outputs().empty())
+    throw Error(ErrorKind::InvalidArgument, "'" + model_path + "' has no outputs");
+  const std::string& output_name = session.outputs()[0].name;
   const std::vector<int64_t> categories = class_to_category(selection.dataset);
-  const cli::DetectionLayout layout =
-      output_layout(session, options.detection, categories.size(), model_path);
   cli::DetectionOptions detection_options = options.detection;
-  detection_options.layout = layout;
 
   HarnessRun run;
   run.model_path = model_path;
-  run.decoder = describe_layout(layout);
   run.input_name = input.name;
   run.input_shape = {1, 3, input.height, input.width};
   run.threads = options.threads > 0
@@ -200,15 +205,31 @@ HarnessRun run_harness(const std::string& model_path, const Selection& selection
     return as_input_dtype(std::move(boxed.tensor), input.dtype);
   };
 
+  // Fixes the decoder on the first output; later outputs must have the same layout.
+  bool layout_checked = false;
+  auto decode = [&](const Tensor& output) {
+    if (!layout_checked) {
+      detection_options.layout = output_layout(output, output_name, options.detection,
+                                               categories.size(), model_path);
+      run.decoder = describe_layout(*detection_options.layout);
+      layout_checked = true;
+    }
+    return cli::decode_detections(output, detection_options);
+  };
+
   if (options.warmup > 0) {
     images::Image image;
     images::Letterbox box;
     const NamedTensors feed = {{input.name, preprocess(*selection.images[0], image, box)}};
-    for (int i = 0; i < options.warmup; ++i) session.run(feed);
+    for (int i = 0; i < options.warmup; ++i) {
+      const std::vector<Tensor> outputs = session.run(feed);
+      if (i == 0) decode(outputs[0]);  // a model that does not fit fails before the other runs
+    }
   }
 
   std::vector<double> preprocess_ms, model_ms, postprocess_ms;
   ProgressBar progress(options.progress_label, selection.images.size());
+  progress.update(0);
   for (size_t n = 0; n < selection.images.size(); ++n) {
     const ImageInfo& info = *selection.images[n];
     const Clock::time_point start = Clock::now();
@@ -219,7 +240,7 @@ HarnessRun run_harness(const std::string& model_path, const Selection& selection
     const std::vector<Tensor> outputs = session.run(feed);
     const Clock::time_point ran = Clock::now();
 
-    std::vector<cli::Detection> boxes = cli::decode_detections(outputs[0], detection_options);
+    std::vector<cli::Detection> boxes = decode(outputs[0]);
     cli::unletterbox(boxes, box, image.width, image.height);
     for (const cli::Detection& d : boxes) {
       if (d.class_id < 0 || static_cast<size_t>(d.class_id) >= categories.size())

@@ -171,7 +171,8 @@ ModelSummary summarize_model(const std::string& path,
   summary.scheme = SchemeReader(graph).scheme();
   ThreadPool pool(1);
   const std::shared_ptr<const Plan> plan =
-      build_plan(graph, input_shapes, /*optimize=*/true, size_t{16} << 30, pool);
+      build_plan(graph, input_shapes, /*input_values=*/{}, /*optimize=*/true,
+                 size_t{16} << 30, pool);
   summary.weight_bytes = planned_weight_bytes(*plan);
   return summary;
 }

@@ -230,6 +230,8 @@ std::string compare_json(const std::vector<ComparedModel>& models, const Selecti
     list.push_back({{"name", m.name},
                     {"model", m.run.model_path},
                     {"scheme", m.summary.scheme},
+                    {"input_shape", m.run.input_shape},
+                    {"decoder", m.run.decoder},
                     {"mAP_50_95", m.run.eval.stats[kAP]},
                     {"mAP_50", m.run.eval.stats[kAP50]},
                     {"mAP_75", m.run.eval.stats[kAP75]},
@@ -246,7 +248,8 @@ std::string compare_json(const std::vector<ComparedModel>& models, const Selecti
     root["threads"] = first.threads;
     root["isa"] = first.isa;
     root["settings"] = settings_json(first, selection, options);
-    root["settings"].erase("decoder");  // per model
+    for (const char* per_model : {"decoder", "input", "input_shape", "imgsz"})
+      root["settings"].erase(per_model);
   }
   root["models"] = list;
   return root.dump(2) + "\n";

@@ -142,13 +142,52 @@ std::string scatter_svg(const PlotAxes& axes, const std::vector<ScatterPoint>& p
   const Frame frame(axes, fit_range(xs, axes.x_min, axes.x_max),
                     fit_range(ys, axes.y_min, axes.y_max), 40);
   std::string svg = frame.begin();
-  for (size_t i = 0; i < points.size(); ++i) {
-    const double x = frame.px(points[i].x), y = frame.py(points[i].y);
-    svg += "<circle cx=\"" + coordinate(x) + "\" cy=\"" + coordinate(y) + "\" r=\"6\" fill=\"" +
+  for (size_t i = 0; i < points.size(); ++i)
+    svg += "<circle cx=\"" + coordinate(frame.px(points[i].x)) + "\" cy=\"" +
+           coordinate(frame.py(points[i].y)) + "\" r=\"6\" fill=\"" +
            palette(static_cast<int>(i)) + "\" stroke=\"#222\"/>\n";
-    // Labels go left of points in the right third so they stay inside the plot.
-    const bool left = x > frame.right() - (frame.right() - kMarginLeft) / 3;
-    svg += Frame::text(left ? x - 10 : x + 10, y - 9, points[i].label, left ? "end" : "start", "");
+
+  // Labels go above-right, below-right, above-left or below-left of their point: the first
+  // place that stays inside the plot and overlaps the fewest points and earlier labels.
+  struct Rect {
+    double left, top, right, bottom;
+    bool overlaps(const Rect& o) const {
+      return left < o.right && o.left < right && top < o.bottom && o.top < bottom;
+    }
+  };
+  constexpr double kCharWidth = 7.2, kTextHeight = 14;  // 13 px sans-serif, roughly
+  std::vector<Rect> placed;  // the points themselves, then each label placed
+  for (const ScatterPoint& point : points) {
+    const double x = frame.px(point.x), y = frame.py(point.y);
+    placed.push_back({x - 6, y - 6, x + 6, y + 6});
+  }
+  for (size_t i = 0; i < points.size(); ++i) {
+    const ScatterPoint& point = points[i];
+    const double x = frame.px(point.x), y = frame.py(point.y);
+    const double width = kCharWidth * static_cast<double>(point.label.size());
+    struct Option {
+      double dx, dy;
+      bool left;
+    };
+    const Option options[] = {{10, -9, false}, {10, 19, false}, {-10, -9, true}, {-10, 19, true}};
+    const Option* chosen = &options[0];
+    size_t best_cost = SIZE_MAX;
+    for (const Option& option : options) {
+      const double text_left = option.left ? x + option.dx - width : x + option.dx;
+      const Rect rect{text_left, y + option.dy - kTextHeight + 3, text_left + width,
+                      y + option.dy + 3};
+      const bool inside = rect.left >= kMarginLeft && rect.right <= frame.right() &&
+                          rect.top >= kMarginTop;
+      size_t cost = inside ? 0 : 100;
+      for (const Rect& other : placed) cost += rect.overlaps(other) ? 1 : 0;
+      if (cost < best_cost) best_cost = cost, chosen = &option;
+    }
+    const double text_left = chosen->left ? x + chosen->dx - width : x + chosen->dx;
+    placed.push_back({text_left, y + chosen->dy - kTextHeight + 3, text_left + width,
+                      y + chosen->dy + 3});
+    // In the point's color, so a label next to another point still reads as its own.
+    svg += Frame::text(x + chosen->dx, y + chosen->dy, point.label, chosen->left ? "end" : "start",
+                       std::string("fill=\"") + palette(static_cast<int>(i)) + "\"");
   }
   return svg + "</svg>\n";
 }

@@ -66,7 +66,20 @@ std::vector<std::string> OnnxWriter::node(const std::string& scope, const std::s
     *proto = attribute.proto;
     proto->set_name(attribute.name);
   }
+  if (evaluator_)
+    evaluator_->run(*node, [this](const std::string& name) { return initializer(name); });
   return names;
+}
+
+onnx::TensorProto* OnnxWriter::add_initializer(const std::string& name) {
+  if (!initializers_.emplace(name, graph_->initializer_size()).second)
+    throw Error(ErrorKind::Internal, "initializer '" + name + "' is added twice");
+  return graph_->add_initializer();
+}
+
+const onnx::TensorProto* OnnxWriter::initializer(const std::string& name) const {
+  auto it = initializers_.find(name);
+  return it == initializers_.end() ? nullptr : &graph_->initializer(it->second);
 }
 
 namespace {
@@ -92,13 +105,13 @@ void fill_tensor(onnx::TensorProto* tensor, const std::string& name, int32_t ele
 
 std::string OnnxWriter::f32(const std::string& name, const std::vector<int64_t>& shape,
                             const std::vector<float>& values) {
-  fill_tensor(graph_->add_initializer(), name, onnx::TensorProto::FLOAT, shape, values);
+  fill_tensor(add_initializer(name), name, onnx::TensorProto::FLOAT, shape, values);
   return name;
 }
 
 std::string OnnxWriter::i64(const std::string& name, const std::vector<int64_t>& shape,
                             const std::vector<int64_t>& values) {
-  fill_tensor(graph_->add_initializer(), name, onnx::TensorProto::INT64, shape, values);
+  fill_tensor(add_initializer(name), name, onnx::TensorProto::INT64, shape, values);
   return name;
 }
 

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "nibble_onnx/onnx.pb.h"
+#include "tools/nibble/zoo/node_evaluator.h"
 
 namespace nibble::zoo {
 
@@ -26,6 +27,9 @@ class OnnxWriter {
  public:
   // Starts a model with the given default-domain opset and IR version.
   OnnxWriter(int64_t opset, int64_t ir_version, const std::string& graph_name);
+
+  // From now on every node also runs in `evaluator` as it is added (null: none).
+  void evaluate_with(NodeEvaluator* evaluator) { evaluator_ = evaluator; }
 
   // Adds a node named "<scope>/<op>" (made unique with _1, _2, ...) with `outputs` fresh outputs;
   // returns their names. An empty input name is an omitted optional input.
@@ -50,8 +54,10 @@ class OnnxWriter {
   std::string f32_scalar(const std::string& scope, const std::string& what, float value);
 
   void input(const std::string& name, int32_t elem_type, const std::vector<int64_t>& shape);
-  // Renames the value `value` (the output of the last node that wrote it) to `name` and
-  // declares it a graph output.
+  // The initializer called `name`, or null.
+  const onnx::TensorProto* initializer(const std::string& name) const;
+
+  // Renames `value`, which no node reads, to `name` and declares it a graph output.
   void output(const std::string& value, const std::string& name, int32_t elem_type,
               const std::vector<int64_t>& shape);
   void metadata(const std::string& key, const std::string& value);
@@ -61,9 +67,13 @@ class OnnxWriter {
  private:
   std::string unique(const std::string& base);
 
+  onnx::TensorProto* add_initializer(const std::string& name);
+
   onnx::ModelProto model_;
   onnx::GraphProto* graph_;
   std::map<std::string, int> used_;  // node / constant base name -> times used
+  std::map<std::string, int> initializers_;  // name -> index in graph_->initializer()
+  NodeEvaluator* evaluator_ = nullptr;
 };
 
 }  // namespace nibble::zoo

@@ -2,19 +2,29 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <numeric>
 
 #include "nibble/error.h"
+#include "nibble/nibble.h"
+#include "tools/nibble/zoo/node_evaluator.h"
 #include "tools/nibble/zoo/onnx_writer.h"
 
 namespace nibble::zoo {
 
 namespace {
 
+constexpr int64_t kOpset = 17;  // what the Ultralytics exports use
 constexpr int64_t kClasses = 80;
 constexpr int64_t kRegMax = 16;      // DFL bins per box side
 constexpr int64_t kMaxDetections = 300;
-constexpr double kFoldedBiasStd = 0.1;  // a BatchNorm folded into a conv leaves a small bias
+// A conv with its BatchNorm folded in gets per-channel biases of this spread (trained
+// yolov10n: median 0.69 over its convs), and weights giving the rest of a unit variance. The
+// bias share is what keeps activations stable with depth: the variance a conv + SiLU passes on
+// grows faster than its input's, so without it deviations from unit variance compound from
+// layer to layer and from one input image to the next (50x at the head of yolov10n).
+constexpr double kFoldedBiasStd = 0.7;
+constexpr double kFoldedWeightVariance = 1 - kFoldedBiasStd * kFoldedBiasStd;
 
 // cfg/models/v10/yolov10{n,s,m,b,l,x}.yaml: depth and width multiples, channel cap.
 struct Scale {
@@ -54,67 +64,25 @@ Random stream_for(uint64_t seed, const std::string& tensor_name) {
   return Random(seed ^ hash);
 }
 
-// Uniform values with mean `mean` and standard deviation `stddev` (PyTorch initializes convs
-// from uniform distributions too). No value is denormal: |x| >= stddev * 2^-51 or x == mean.
+// Zero-mean uniform values with standard deviation `stddev` (PyTorch initializes convs from
+// uniform distributions too). None is denormal: each is 0 or at least stddev * 2^-51 in size.
 std::vector<float> uniform_values(uint64_t seed, const std::string& name, int64_t count,
-                                  double mean, double stddev) {
+                                  double stddev) {
   Random random = stream_for(seed, name);
   const double half_width = stddev * std::sqrt(3.0);
   std::vector<float> values(static_cast<size_t>(count));
-  for (float& v : values) v = static_cast<float>(mean + half_width * random.symmetric());
+  for (float& v : values) v = static_cast<float>(half_width * random.symmetric());
   return values;
-}
-
-// ---- activation statistics, to scale each conv's weights -----------------------------------
-
-// First and second moment of an activation tensor over its elements.
-struct Moments {
-  double mean = 0;
-  double m2 = 1;  // E[x^2]
-};
-
-// Moments of SiLU(max of `count` independent N(0, variance) values): SiLU of a conv output
-// (count 1) and the max-pools of SPPF on it. SiLU is increasing wherever the max of several
-// normals lands, so the max can be taken before the activation.
-Moments silu_of_max_moments(double variance, int64_t count) {
-  const double sigma = std::sqrt(variance);
-  const int steps = 4000;
-  const double lo = -10 * sigma, hi = 10 * sigma, dz = (hi - lo) / steps;
-  Moments m{0, 0};
-  for (int i = 0; i <= steps; ++i) {
-    const double z = lo + i * dz;
-    const double u = z / sigma;
-    const double pdf = std::exp(-0.5 * u * u) / (sigma * std::sqrt(2 * M_PI));
-    const double cdf = 0.5 * std::erfc(-u / std::sqrt(2.0));
-    const double density = static_cast<double>(count) * pdf * std::pow(cdf, double(count - 1));
-    const double silu = z / (1 + std::exp(-z));
-    const double w = (i == 0 || i == steps) ? 0.5 : 1.0;
-    m.mean += w * density * silu * dz;
-    m.m2 += w * density * silu * silu * dz;
-  }
-  return m;
-}
-
-Moments weighted(const std::vector<std::pair<Moments, int64_t>>& parts) {
-  Moments sum{0, 0};
-  int64_t total = 0;
-  for (const auto& [m, channels] : parts) {
-    sum.mean += m.mean * double(channels);
-    sum.m2 += m.m2 * double(channels);
-    total += channels;
-  }
-  return {sum.mean / double(total), sum.m2 / double(total)};
 }
 
 // ---- graph building ------------------------------------------------------------------------
 
-// A feature map [1, channels, height, width] and its statistics.
+// A feature map [1, channels, height, width].
 struct Feature {
   std::string value;
   int64_t channels = 0;
   int64_t height = 0;
   int64_t width = 0;
-  Moments moments;
 };
 
 // A PyTorch module's place: its scope in exported node names ("/model.22/m.0/cv1/cv1.2") and
@@ -139,16 +107,37 @@ struct Scope {
 };
 
 enum class BiasInit {
-  FoldedBatchNorm,  // small random bias (Conv modules: conv + BatchNorm folded)
+  FoldedBatchNorm,  // random, std kFoldedBiasStd (Conv modules: conv + BatchNorm folded)
   BoxDistribution,  // 1.0, as Ultralytics' Detect.bias_init
-  ClassPrior,       // log(5 / nc / (640 / stride)^2), as Ultralytics' Detect.bias_init
-  None
+  ClassPrior        // log(5 / nc / (640 / stride)^2), as Ultralytics' Detect.bias_init
 };
+
+// Standard deviation of each conv's weights, by weight name, as calibration set it.
+using WeightScales = std::map<std::string, double>;
+
+// Rounded to steps of 2^(1/64) (about 1%), so that the last-bit differences between machines'
+// float kernels during calibration do not change the weights.
+double rounded_scale(double scale) { return std::exp2(std::round(std::log2(scale) * 64) / 64); }
+
+double mean_square(const Tensor& t) {
+  double sum = 0;
+  for (int64_t i = 0; i < t.numel(); ++i) sum += double(t.data<float>()[i]) * t.data<float>()[i];
+  return sum / double(t.numel());
+}
 
 class Yolov10Builder {
  public:
-  Yolov10Builder(const Yolov10Options& options, const Scale& scale)
-      : options_(options), scale_(scale), w_(17, 8, "main_graph") {}
+  // With `shadow` (holding the input image as "images"), every node runs as it is added and
+  // each conv not in `scales` gets the weight scale that gives it unit output variance there.
+  Yolov10Builder(const Yolov10Options& options, const Scale& scale, WeightScales& scales,
+                 NodeEvaluator* shadow)
+      : options_(options),
+        scale_(scale),
+        scales_(scales),
+        shadow_(shadow),
+        w_(kOpset, 8, "main_graph") {
+    w_.evaluate_with(shadow);
+  }
 
   ZooModel build();
 
@@ -192,6 +181,8 @@ class Yolov10Builder {
 
   const Yolov10Options& options_;
   const Scale& scale_;
+  WeightScales& scales_;
+  NodeEvaluator* shadow_;
   OnnxWriter w_;
   int64_t parameters_ = 0;
   double flops_ = 0;
@@ -201,29 +192,34 @@ Feature Yolov10Builder::conv2d(const Feature& x, const std::string& node_scope,
                                const std::string& param, int64_t c2, int64_t k, int64_t stride,
                                int64_t groups, BiasInit bias, double stride_for_prior) {
   const int64_t fan_in = x.channels / groups * k * k;
-  // Unit variance out: Var(sum w_i x_i) = fan_in * Var(w) * E[x^2] for zero-mean weights.
-  const double weight_std = std::sqrt(1.0 / (double(fan_in) * x.moments.m2));
+  const std::string weight = param + ".weight";
+  // Var(sum w_i x_i) = fan_in * Var(w) * E[x^2] for zero-mean weights: the wanted variance for
+  // the input at hand, or for unit-E[x^2] inputs when nothing is measured.
+  const double wanted_variance = bias == BiasInit::FoldedBatchNorm ? kFoldedWeightVariance : 1.0;
+  double weight_std = std::sqrt(wanted_variance / double(fan_in));
+  const auto calibrated = scales_.find(weight);
+  const bool calibrating = shadow_ && calibrated == scales_.end();
+  if (calibrated != scales_.end())
+    weight_std = calibrated->second;
+  else if (calibrating)
+    weight_std /= std::sqrt(mean_square(shadow_->get(x.value)));
   const int64_t weight_count = c2 * fan_in;
   std::vector<std::string> inputs = {
-      x.value, w_.f32(param + ".weight", {c2, x.channels / groups, k, k},
-                      uniform_values(options_.seed, param + ".weight", weight_count, 0, weight_std))};
+      x.value, w_.f32(weight, {c2, x.channels / groups, k, k},
+                      uniform_values(options_.seed, weight, weight_count, weight_std))};
   parameters_ += weight_count;
 
-  double bias_mean = 0, bias_var = 0;
-  if (bias != BiasInit::None) {
-    std::vector<float> values;
-    if (bias == BiasInit::FoldedBatchNorm) {
-      values = uniform_values(options_.seed, param + ".bias", c2, 0, kFoldedBiasStd);
-      bias_var = kFoldedBiasStd * kFoldedBiasStd;
-    } else {
-      bias_mean = bias == BiasInit::BoxDistribution
-                      ? 1.0
-                      : std::log(5.0 / kClasses / std::pow(640.0 / stride_for_prior, 2));
-      values.assign(static_cast<size_t>(c2), static_cast<float>(bias_mean));
-    }
-    inputs.push_back(w_.f32(param + ".bias", {c2}, values));
-    parameters_ += c2;
+  std::vector<float> bias_values;
+  if (bias == BiasInit::FoldedBatchNorm) {
+    bias_values = uniform_values(options_.seed, param + ".bias", c2, kFoldedBiasStd);
+  } else {
+    const double value = bias == BiasInit::BoxDistribution
+                             ? 1.0
+                             : std::log(5.0 / kClasses / std::pow(640.0 / stride_for_prior, 2));
+    bias_values.assign(static_cast<size_t>(c2), static_cast<float>(value));
   }
+  inputs.push_back(w_.f32(param + ".bias", {c2}, bias_values));
+  parameters_ += c2;
 
   const int64_t pad = k / 2;
   Feature y;
@@ -235,17 +231,39 @@ Feature Yolov10Builder::conv2d(const Feature& x, const std::string& node_scope,
                    Attribute::ints("kernel_shape", {k, k}),
                    Attribute::ints("pads", {pad, pad, pad, pad}),
                    Attribute::ints("strides", {stride, stride})});
-  y.moments = {bias_mean, 1.0 + bias_var + bias_mean * bias_mean};
   flops_ += 2.0 * double(c2 * y.height * y.width) * double(fan_in);
+
+  if (calibrating) {
+    // The conv is linear in its weights: rescale them, and the output computed with them, to
+    // the wanted variance about the bias, exactly.
+    Tensor& out = shadow_->get(y.value);
+    float* data = out.data<float>();
+    const int64_t plane = out.numel() / c2;
+    double variance = 0;
+    for (int64_t c = 0; c < c2; ++c)
+      for (int64_t i = 0; i < plane; ++i) {
+        const double centred = data[c * plane + i] - bias_values[size_t(c)];
+        variance += centred * centred;
+      }
+    variance /= double(out.numel());
+    const double calibrated_std =
+        rounded_scale(weight_std * std::sqrt(wanted_variance / variance));
+    scales_[weight] = calibrated_std;
+    const double factor = calibrated_std / weight_std;
+    for (int64_t c = 0; c < c2; ++c) {
+      const double b = bias_values[size_t(c)];
+      for (int64_t i = 0; i < plane; ++i)
+        data[c * plane + i] = static_cast<float>(b + (data[c * plane + i] - b) * factor);
+    }
+  }
   return y;
 }
 
-// SiLU as the exporter writes it: x * Sigmoid(x), on a conv output (zero-mean, near normal).
+// SiLU as the exporter writes it: x * Sigmoid(x).
 Feature Yolov10Builder::silu(const Feature& x, const std::string& scope) {
   Feature y = x;
   const std::string sigmoid = w_.op(scope, "Sigmoid", {x.value});
   y.value = w_.op(scope, "Mul", {x.value, sigmoid});
-  y.moments = silu_of_max_moments(x.moments.m2 - x.moments.mean * x.moments.mean, 1);
   return y;
 }
 
@@ -260,24 +278,18 @@ Feature Yolov10Builder::conv(const Feature& x, const Scope& s, int64_t c2, int64
 Feature Yolov10Builder::add(const std::string& scope, const Feature& a, const Feature& b) {
   Feature y = a;
   y.value = w_.op(scope, "Add", {a.value, b.value});
-  // The two operands are treated as independent.
-  y.moments = {a.moments.mean + b.moments.mean,
-               a.moments.m2 + b.moments.m2 + 2 * a.moments.mean * b.moments.mean};
   return y;
 }
 
 Feature Yolov10Builder::concat(const std::string& scope, const std::vector<Feature>& parts) {
   Feature y = parts[0];
   std::vector<std::string> values;
-  std::vector<std::pair<Moments, int64_t>> stats;
   y.channels = 0;
   for (const Feature& p : parts) {
     values.push_back(p.value);
-    stats.emplace_back(p.moments, p.channels);
     y.channels += p.channels;
   }
   y.value = w_.op(scope, "Concat", values, {Attribute::integer("axis", 1)});
-  y.moments = weighted(stats);
   return y;
 }
 
@@ -343,19 +355,17 @@ Feature Yolov10Builder::scdown(const Feature& x, const Scope& s, int64_t c2, int
 
 Feature Yolov10Builder::sppf(const Feature& x, const Scope& s, int64_t c2, int64_t k) {
   const Feature reduced = conv(x, s.child("cv1"), x.channels / 2, 1);
-  const double pre_activation_variance = 1.0 + kFoldedBiasStd * kFoldedBiasStd;
   std::vector<Feature> parts = {reduced};
   for (int64_t i = 1; i <= 3; ++i) {
     // The same nn.MaxPool2d called three times: torch scopes the calls m, m_1, m_2.
-    const std::string scope = s.node + "/m" + (i == 1 ? "" : "_" + std::to_string(i - 1));
+    std::string scope = s.node + "/m";
+    if (i > 1) scope += '_' + std::to_string(i - 1);
     Feature pooled = parts.back();
     pooled.value = w_.op(scope, "MaxPool", {parts.back().value},
                          {Attribute::integer("ceil_mode", 0), Attribute::ints("dilations", {1, 1}),
                           Attribute::ints("kernel_shape", {k, k}),
                           Attribute::ints("pads", {k / 2, k / 2, k / 2, k / 2}),
                           Attribute::ints("strides", {1, 1})});
-    const int64_t window = 2 * i * (k / 2) + 1;  // chained pools widen the window
-    pooled.moments = silu_of_max_moments(pre_activation_variance, window * window);
     parts.push_back(pooled);
   }
   return conv(concat(s.node, parts), s.child("cv2"), c2, 1);
@@ -386,11 +396,8 @@ Feature Yolov10Builder::attention(const Feature& x, const Scope& s, int64_t head
 
   Feature attended = x;
   attended.value = reshape(n, mixed, {1, dim, x.height, x.width});
-  // Softmax weights over N positions with unit-variance logits: sum of squares ~ e / N.
-  attended.moments = {0, qkv.moments.m2 * std::exp(1.0) / double(positions)};
   Feature values = x;
   values.value = reshape(n, qkv_parts[2], {1, dim, x.height, x.width});
-  values.moments = qkv.moments;
   const Feature position = conv(values, s.child("pe"), dim, 3, 1, dim, false);
   return conv(add(n, attended, position), s.child("proj"), dim, 1, 1, 1, false);
 }
@@ -510,12 +517,12 @@ std::string Yolov10Builder::detect(const std::vector<Feature>& levels, const Sco
   return end_to_end ? select_top(predictions, n, anchors) : predictions;
 }
 
-// v10Detect.postprocess as exported at batch 1: the 300 anchors with the best class score,
-// then the best 300 (anchor, class) pairs among them -> [1,300,6] x1,y1,x2,y2,score,class.
+// v10Detect.postprocess as exported at batch 1: the k = min(300, anchors) anchors with the
+// best class score, then the best k (anchor, class) pairs among them -> [1,k,6] rows of
+// x1, y1, x2, y2, score, class.
 std::string Yolov10Builder::select_top(const std::string& predictions, const std::string& n,
                                        int64_t anchors) {
-  const int64_t k = std::min(kMaxDetections, anchors);
-  const int64_t k2 = std::min(kMaxDetections, k * kClasses);
+  const int64_t k = std::min(kMaxDetections, anchors);  // small inputs have fewer anchors
   const std::string rows = w_.op(n, "Transpose", {predictions}, {Attribute::ints("perm", {0, 2, 1})});
   const std::vector<std::string> parts =
       w_.node(n, "Split", {rows, w_.i64_const(n, "Split_sizes", {4, kClasses})}, 2,
@@ -531,15 +538,15 @@ std::string Yolov10Builder::select_top(const std::string& predictions, const std
       w_.node(n, "TopK", {best, w_.i64_const(n, "TopK_k", {k})}, 2, topk_attrs)[1];
   const std::string index3 =
       w_.op(n, "Unsqueeze", {anchor_index, w_.i64_const(n, "Unsqueeze_axes", {-1})});
-  const std::string index_column =
-      w_.op(n, "Flatten", {index3}, {Attribute::integer("axis", 2)});  // [k,1]
   const std::string class_scores = w_.op(
       n, "GatherElements",
       {scores, w_.op(n, "Tile", {index3, w_.i64_const(n, "Tile_repeats", {1, 1, kClasses})})},
       {Attribute::integer("axis", 1)});
   const std::string flat = w_.op(n, "Flatten", {class_scores}, {Attribute::integer("axis", 1)});
+  const std::string index_column =
+      w_.op(n, "Flatten", {index3}, {Attribute::integer("axis", 2)});  // [k,1]
   const std::vector<std::string> top =
-      w_.node(n, "TopK", {flat, w_.i64_const(n, "TopK_k", {k2})}, 2, topk_attrs);
+      w_.node(n, "TopK", {flat, w_.i64_const(n, "TopK_k", {k})}, 2, topk_attrs);
   const std::string score = w_.op(n, "Unsqueeze", {top[0], w_.i64_const(n, "Unsqueeze_axes", {2})});
   const std::string classes = w_.i64_const(n, "classes", {kClasses}, true);
   const std::string row = w_.op(n, "Div", {top[1], classes});
@@ -560,7 +567,7 @@ ZooModel Yolov10Builder::build() {
   const std::string name = std::string("yolov10") + scale_.name;
   const int64_t size = options_.image_size;
   w_.input("images", onnx::TensorProto::FLOAT, {1, 3, size, size});
-  Feature x{"images", 3, size, size, {0.5, 1.0 / 3.0}};  // pixels uniform in 0..1
+  const Feature x{"images", 3, size, size};
 
   auto layer = [](int i) {
     return Scope{"/model." + std::to_string(i), "model." + std::to_string(i)};
@@ -598,7 +605,7 @@ ZooModel Yolov10Builder::build() {
   const std::string out = detect({f[16], f[19], f[22]}, layer(23));
 
   const bool end_to_end = options_.head == Yolov10Head::EndToEnd;
-  const int64_t anchors = (size / 8) * (size / 8) + (size / 16) * (size / 16) + (size / 32) * (size / 32);
+  const int64_t anchors = size * size / 64 + size * size / 256 + size * size / 1024;
   const std::vector<int64_t> out_shape =
       end_to_end ? std::vector<int64_t>{1, std::min(kMaxDetections, anchors), 6}
                  : std::vector<int64_t>{1, 4 + kClasses, anchors};
@@ -609,7 +616,8 @@ ZooModel Yolov10Builder::build() {
   w_.metadata("stride", "32");
   w_.metadata("task", "detect");
   w_.metadata("batch", "1");
-  w_.metadata("imgsz", "[" + std::to_string(size) + ", " + std::to_string(size) + "]");
+  const std::string side = std::to_string(size);
+  w_.metadata("imgsz", '[' + side + ", " + side + ']');
   w_.metadata("end2end", end_to_end ? "True" : "False");
   w_.metadata("seed", std::to_string(options_.seed));
   w_.model().mutable_graph()->set_name(name);
@@ -619,6 +627,29 @@ ZooModel Yolov10Builder::build() {
   result.parameters = parameters_;
   result.flops = flops_;
   return result;
+}
+
+// Calibration runs at one fixed size, so a model's weights do not depend on --imgsz.
+constexpr int64_t kCalibrationSize = 256;
+
+// Layer-sequential unit-variance initialization (Mishkin & Matas, "All you need is a good
+// init", 2016): the network is built once at the calibration size while nibble runs each node
+// on a random image, and every conv's weights are scaled, in order, so that its output
+// (bias included) has unit variance on the input it actually receives. Scaling by fan-in alone
+// is right only in expectation; on correlated feature maps the errors compound with depth.
+WeightScales calibrate(const Yolov10Options& options, const Scale& scale) {
+  Yolov10Options small = options;
+  small.image_size = kCalibrationSize;
+  Tensor image(DType::F32, {1, 3, kCalibrationSize, kCalibrationSize});
+  Random random = stream_for(options.seed, "calibration image");
+  for (int64_t i = 0; i < image.numel(); ++i)
+    image.data<float>()[i] = static_cast<float>(0.5 + 0.5 * random.symmetric());
+
+  NodeEvaluator shadow(kOpset);
+  shadow.set("images", std::move(image));
+  WeightScales scales;
+  Yolov10Builder(small, scale, scales, &shadow).build();
+  return scales;
 }
 
 }  // namespace
@@ -633,7 +664,9 @@ ZooModel build_yolov10(const Yolov10Options& options) {
   if (options.image_size <= 0 || options.image_size % 32 != 0)
     throw Error(ErrorKind::InvalidArgument, "image size " + std::to_string(options.image_size) +
                                                 " is not a positive multiple of 32");
-  return Yolov10Builder(options, *scale).build();
+  WeightScales scales;
+  if (options.calibrate) scales = calibrate(options, *scale);
+  return Yolov10Builder(options, *scale, scales, nullptr).build();
 }
 
 }  // namespace nibble::zoo

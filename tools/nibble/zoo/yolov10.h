@@ -3,11 +3,12 @@
 // with bias, SiLU as Sigmoid + Mul, C2f, C2fCIB (RepVGGDW fused to one 7x7 depthwise conv),
 // SCDown, SPPF, PSA attention and the v10Detect head with DFL, at opset 17.
 //
-// The weights are random but deterministic (seeded) and scaled so that every convolution's
-// pre-activation has unit variance for an input image in 0..1, with small folded-BN biases and
-// the detection head's biases initialized as Ultralytics does: activations stay in the range a
-// trained network produces (no inf, NaN or denormals), so latency measured on these models is
-// the latency of the real ones.
+// The weights are random but deterministic (seeded), uniform like PyTorch's initialization, and
+// calibrated so that every convolution's output has unit variance on an image in 0..1, with
+// folded-BatchNorm biases as spread as a trained network's and the head's biases set as
+// Ultralytics initializes them: activations stay in the range a trained network's do (no inf,
+// NaN or denormals, scores not saturated), so latency measured on these models is the latency
+// of the real ones.
 #pragma once
 
 #include <cstdint>
@@ -23,10 +24,14 @@ enum class Yolov10Head {
 };
 
 struct Yolov10Options {
-  std::string scale = "n";  // n, s, m, b, l or x
+  std::string scale = "n";   // n, s, m, b, l or x
   int64_t image_size = 640;  // square input; a positive multiple of 32
   Yolov10Head head = Yolov10Head::EndToEnd;
   uint64_t seed = 0;
+  // Run the network in nibble while building it (at 256x256, whatever image_size is) to give
+  // each conv unit output variance. Without it, weights assume unit-variance inputs everywhere
+  // and activations drift with depth: only for checks of the structure.
+  bool calibrate = true;
 };
 
 struct ZooModel {

@@ -1,0 +1,143 @@
+// nibble's low-bit kernels (kernels/gemm_int.h), at active_isa():
+//   w8a8, w4a8        uint8 activations (zero point 128) x int8/int4 weights, per-channel scales
+//   w8a16, w4a16      float activations, weights expanded to float in the kernel
+//   w8a16i16, w4a16i16  float activations quantized per tensor to int16 at run time
+// GEMMs dequantize to float (no bias or activation, like the f32 kind). Convolutions fuse bias and
+// SiLU like every conv kind; the integer kinds requantize to uint8 (the next quantized layer's
+// input), the others write float. Depthwise shapes are not covered by these kernels (skipped).
+#include <memory>
+#include <random>
+
+#include "bench/kernels/bench_kinds.h"
+#include "kernels/gemm_int.h"
+
+namespace nibble::bench {
+
+using namespace nibble::kernels;
+
+namespace {
+
+std::vector<int8_t> random_weights(size_t n, int bits, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<int> dist(bits == 4 ? -8 : -128, bits == 4 ? 7 : 127);
+  std::vector<int8_t> v(n);
+  for (int8_t& x : v) x = static_cast<int8_t>(dist(rng));
+  return v;
+}
+
+std::vector<uint8_t> random_bytes(size_t n, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<int> dist(0, 255);
+  std::vector<uint8_t> v(n);
+  for (uint8_t& x : v) x = static_cast<uint8_t>(dist(rng));
+  return v;
+}
+
+struct Operands {
+  PackedQWeights weights;
+  ref::ConvGeometry geometry;
+  std::vector<uint8_t> x8, y8;
+  std::vector<float> xf, yf, bias;
+};
+
+// Runs all columns, split across the pool's threads in multiples of 64 columns.
+void run_columns(const Operands& d, const QSource& source, int64_t n, const QEpilogue& ep,
+                 const QOutput& out, ThreadPool* pool) {
+  if (pool == nullptr || pool->num_threads() <= 1) {
+    qgemm(d.weights, source, n, 0, n, ep, out);
+    return;
+  }
+  const int64_t chunks = (n + 63) / 64;
+  pool->parallel_for(chunks, [&](int64_t begin, int64_t end) {
+    qgemm(d.weights, source, n, begin * 64, std::min(n, end * 64), ep, out);
+  });
+}
+
+BenchRun prepare_gemm(QuantMode mode, int bits, const GemmShape& s, const BenchContext& ctx) {
+  auto d = std::make_shared<Operands>();
+  const std::vector<int8_t> w = random_weights(size_t(s.m * s.k), bits, 1);
+  const std::vector<float> scales(size_t(s.m), 0.01f);
+  d->weights = pack_qweights(mode, bits, s.m, s.k, w.data(), s.k, scales.data(), true);
+  QSource source;
+  source.row_stride = s.n;
+  if (mode == QuantMode::A8) {
+    d->x8 = random_bytes(size_t(s.k * s.n), 2);
+    source.type = QType::U8;
+    source.data = d->x8.data();
+    source.zero_point = 128;
+  } else {
+    d->xf = random_floats(size_t(s.k * s.n), 2);
+    source.type = QType::F32;
+    source.data = d->xf.data();
+  }
+  d->yf.resize(size_t(s.m * s.n));
+  return [d, source, s, mode, pool = ctx.pool] {
+    QSource b = source;
+    // The per-tensor statistic is part of the int16 mode's cost.
+    if (mode == QuantMode::A16I16) b.abs_max = qgemm_abs_max(d->xf.data(), s.k * s.n);
+    const QOutput out{QType::F32, d->yf.data(), s.n, 1, 1.0f, 0};
+    run_columns(*d, b, s.n, QEpilogue{}, out, pool);
+  };
+}
+
+BenchRun prepare_conv(QuantMode mode, int bits, const ConvShape& s, const BenchContext& ctx) {
+  if (s.groups != 1) return {};
+  auto d = std::make_shared<Operands>();
+  ref::ConvGeometry& g = d->geometry;
+  g.channels = s.in_channels;
+  g.in[1] = s.height;
+  g.in[2] = s.width;
+  g.out[1] = s.out_height();
+  g.out[2] = s.out_width();
+  g.kernel[1] = g.kernel[2] = s.kernel;
+  g.stride[1] = g.stride[2] = s.stride;
+  g.pad[1] = g.pad[2] = s.pad();
+  const int64_t m = s.out_channels, k = g.im2col_rows(), n = g.out_size();
+  const std::vector<int8_t> w = random_weights(size_t(m * k), bits, 1);
+  const std::vector<float> scales(size_t(m), 0.01f);
+  d->weights = pack_qweights(mode, bits, m, k, w.data(), k, scales.data(), true);  // at load
+  d->bias = random_floats(size_t(m), 2);
+  QSource source;
+  source.conv = &d->geometry;
+  QOutput out;
+  if (mode == QuantMode::A8) {
+    d->x8 = random_bytes(size_t(s.in_channels * s.height * s.width), 3);
+    d->y8.resize(size_t(m * n));
+    source.type = QType::U8;
+    source.data = d->x8.data();
+    source.scale = 0.02f;
+    source.zero_point = 128;
+    out = QOutput{QType::U8, d->y8.data(), n, 1, 0.05f, 10};
+  } else {
+    d->xf = random_floats(size_t(s.in_channels * s.height * s.width), 3);
+    d->yf.resize(size_t(m * n));
+    source.type = QType::F32;
+    source.data = d->xf.data();
+    out = QOutput{QType::F32, d->yf.data(), n, 1, 1.0f, 0};
+  }
+  return [d, source, out, mode, n, pool = ctx.pool] {
+    QSource b = source;
+    if (mode == QuantMode::A16I16) b.abs_max = qgemm_abs_max(d->xf.data(), int64_t(d->xf.size()));
+    QEpilogue ep;
+    ep.bias = d->bias.data();
+    ep.silu = true;
+    run_columns(*d, b, n, ep, out, pool);
+  };
+}
+
+}  // namespace
+
+BenchRun prepare_gemm_w8a8(const GemmShape& s, const BenchContext& c) { return prepare_gemm(QuantMode::A8, 8, s, c); }
+BenchRun prepare_gemm_w4a8(const GemmShape& s, const BenchContext& c) { return prepare_gemm(QuantMode::A8, 4, s, c); }
+BenchRun prepare_gemm_w8a16(const GemmShape& s, const BenchContext& c) { return prepare_gemm(QuantMode::A16, 8, s, c); }
+BenchRun prepare_gemm_w4a16(const GemmShape& s, const BenchContext& c) { return prepare_gemm(QuantMode::A16, 4, s, c); }
+BenchRun prepare_gemm_w8a16i16(const GemmShape& s, const BenchContext& c) { return prepare_gemm(QuantMode::A16I16, 8, s, c); }
+BenchRun prepare_gemm_w4a16i16(const GemmShape& s, const BenchContext& c) { return prepare_gemm(QuantMode::A16I16, 4, s, c); }
+BenchRun prepare_conv_w8a8(const ConvShape& s, const BenchContext& c) { return prepare_conv(QuantMode::A8, 8, s, c); }
+BenchRun prepare_conv_w4a8(const ConvShape& s, const BenchContext& c) { return prepare_conv(QuantMode::A8, 4, s, c); }
+BenchRun prepare_conv_w8a16(const ConvShape& s, const BenchContext& c) { return prepare_conv(QuantMode::A16, 8, s, c); }
+BenchRun prepare_conv_w4a16(const ConvShape& s, const BenchContext& c) { return prepare_conv(QuantMode::A16, 4, s, c); }
+BenchRun prepare_conv_w8a16i16(const ConvShape& s, const BenchContext& c) { return prepare_conv(QuantMode::A16I16, 8, s, c); }
+BenchRun prepare_conv_w4a16i16(const ConvShape& s, const BenchContext& c) { return prepare_conv(QuantMode::A16I16, 4, s, c); }
+
+}  // namespace nibble::bench

@@ -1,0 +1,292 @@
+// B packing for the low-bit GEMM driver (gemm_int_pack_b.h).
+#include "kernels/dispatch/gemm_int_pack_b.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+#include "kernels/aligned_buffer.h"
+
+namespace nibble::kernels::qgemm_detail {
+namespace {
+
+struct PackScratch {
+  AlignedBuffer<uint8_t> padded;    // implicit convolution: padded image rows
+  AlignedBuffer<uint8_t> gathered;  // other strided sources: [kb][ncb] copies of B rows
+  AlignedBuffer<uint8_t> zero_row;  // stands in for rows past a block's depth
+  std::vector<const uint8_t*> rows, strip_rows;
+};
+
+PackScratch& scratch() {
+  thread_local PackScratch s;
+  return s;
+}
+
+size_t type_bytes(QType t) { return t == QType::U8 || t == QType::S8 ? 1 : 4; }
+
+int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+int64_t ceil_div(int64_t a, int64_t b) { return -floor_div(-a, b); }
+
+// A stride-1 2-D convolution that is not the identity im2col (that one is read directly).
+bool implicit_conv(const ref::ConvGeometry& g) {
+  return !g.is_pointwise() && g.in[0] == 1 && g.out[0] == 1 && g.kernel[0] == 1 &&
+         g.stride[1] == 1 && g.stride[2] == 1;
+}
+
+// Fills `count` elements with the padding value (the zero point of integer sources, else 0).
+void fill_pad(uint8_t* dst, int64_t count, const QSource& b) {
+  const bool bytes = b.type == QType::U8 || b.type == QType::S8;
+  std::memset(dst, bytes ? static_cast<uint8_t>(b.zero_point) : 0,
+              size_t(count) * (bytes ? 1 : sizeof(float)));
+}
+
+// Copies im2col rows [k0, k0 + kb) x columns [n0, n0 + ncb) of a convolution into dst
+// ([kb][ncb] elements of eb bytes), one run of output positions along the last axis at a time.
+void gather_im2col(const QSource& b, size_t eb, int64_t k0, int64_t kb, int64_t n0, int64_t ncb,
+                   uint8_t* dst) {
+  const ref::ConvGeometry& g = *b.conv;
+  const uint8_t* image = static_cast<const uint8_t*>(b.data);
+  const int64_t taps = g.kernel_size();
+  struct Run {
+    int64_t offset, o0, o1, o2, len;
+  };
+  std::vector<Run> runs;
+  for (int64_t n = n0; n < n0 + ncb;) {
+    const int64_t o2 = n % g.out[2], rest = n / g.out[2];
+    const int64_t len = std::min(g.out[2] - o2, n0 + ncb - n);
+    runs.push_back({n - n0, rest / g.out[1], rest % g.out[1], o2, len});
+    n += len;
+  }
+  const int64_t s2 = g.stride[2];
+  for (int64_t r = 0; r < kb; ++r) {
+    const int64_t k = k0 + r, c = k / taps, t = k % taps;
+    const int64_t t0 = t / (g.kernel[1] * g.kernel[2]), t1 = (t / g.kernel[2]) % g.kernel[1],
+                  t2 = t % g.kernel[2];
+    const uint8_t* plane = image + size_t(c * g.in_size()) * eb;
+    uint8_t* out = dst + size_t(r * ncb) * eb;
+    // Input column of output column o2 is o2 * s2 + base; inside the row for o2 in [lo, hi).
+    const int64_t base = t2 * g.dilation[2] - g.pad[2];
+    const int64_t o2_lo = std::max<int64_t>(0, ceil_div(-base, s2));
+    const int64_t o2_hi = std::max(o2_lo, ceil_div(g.in[2] - base, s2));
+    for (const Run& run : runs) {
+      uint8_t* o = out + size_t(run.offset) * eb;
+      const int64_t i0 = run.o0 * g.stride[0] - g.pad[0] + t0 * g.dilation[0];
+      const int64_t i1 = run.o1 * g.stride[1] - g.pad[1] + t1 * g.dilation[1];
+      if (i0 < 0 || i0 >= g.in[0] || i1 < 0 || i1 >= g.in[1]) {
+        fill_pad(o, run.len, b);
+        continue;
+      }
+      const int64_t lo = std::clamp<int64_t>(o2_lo - run.o2, 0, run.len);
+      const int64_t hi = std::clamp<int64_t>(o2_hi - run.o2, lo, run.len);
+      fill_pad(o, lo, b);
+      const uint8_t* src =
+          plane + size_t((i0 * g.in[1] + i1) * g.in[2] + (run.o2 + lo) * s2 + base) * eb;
+      if (s2 == 1) {
+        std::memcpy(o + size_t(lo) * eb, src, size_t(hi - lo) * eb);
+      } else if (eb == 1) {
+        for (int64_t j = lo; j < hi; ++j) o[j] = src[(j - lo) * s2];
+      } else {
+        const float* from = reinterpret_cast<const float*>(src);
+        float* to = reinterpret_cast<float*>(o);
+        for (int64_t j = lo; j < hi; ++j) to[j] = from[(j - lo) * s2];
+      }
+      fill_pad(o + size_t(hi) * eb, run.len - hi, b);
+    }
+  }
+}
+
+// uint8 quads: strip[q][j][i] = row(4q + i)[j] ^ flip (flip = 0x80 turns int8 into uint8).
+void interleave_u8(const uint8_t* const* rows, int64_t quads, int64_t cols, int64_t nr,
+                   uint8_t flip, uint8_t* strip) {
+  for (int64_t q = 0; q < quads; ++q) {
+    const uint8_t* r0 = rows[4 * q];
+    const uint8_t* r1 = rows[4 * q + 1];
+    const uint8_t* r2 = rows[4 * q + 2];
+    const uint8_t* r3 = rows[4 * q + 3];
+    uint8_t* out = strip + q * nr * 4;
+    int64_t j = 0;
+#if defined(__SSE2__)
+    const __m128i f = _mm_set1_epi8(static_cast<char>(flip));
+    for (; j + 16 <= cols; j += 16) {
+      const __m128i a = _mm_xor_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(r0 + j)), f);
+      const __m128i b = _mm_xor_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(r1 + j)), f);
+      const __m128i c = _mm_xor_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(r2 + j)), f);
+      const __m128i d = _mm_xor_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(r3 + j)), f);
+      const __m128i ab_lo = _mm_unpacklo_epi8(a, b), ab_hi = _mm_unpackhi_epi8(a, b);
+      const __m128i cd_lo = _mm_unpacklo_epi8(c, d), cd_hi = _mm_unpackhi_epi8(c, d);
+      __m128i* o = reinterpret_cast<__m128i*>(out + j * 4);
+      _mm_storeu_si128(o + 0, _mm_unpacklo_epi16(ab_lo, cd_lo));
+      _mm_storeu_si128(o + 1, _mm_unpackhi_epi16(ab_lo, cd_lo));
+      _mm_storeu_si128(o + 2, _mm_unpacklo_epi16(ab_hi, cd_hi));
+      _mm_storeu_si128(o + 3, _mm_unpackhi_epi16(ab_hi, cd_hi));
+    }
+#endif
+    for (; j < cols; ++j) {
+      out[j * 4 + 0] = r0[j] ^ flip;
+      out[j * 4 + 1] = r1[j] ^ flip;
+      out[j * 4 + 2] = r2[j] ^ flip;
+      out[j * 4 + 3] = r3[j] ^ flip;
+    }
+    std::memset(out + cols * 4, 0, size_t((nr - cols) * 4));
+  }
+}
+
+// int16 pairs: strip[p][j][i] = quantize(row(2p + i)[j]).
+void interleave_s16(const float* const* rows, int64_t pairs, int64_t cols, int64_t nr,
+                    const Int16Quantization& q, int16_t* strip) {
+  const float qmax = static_cast<float>(q.qmax);
+  for (int64_t p = 0; p < pairs; ++p) {
+    const float* r0 = rows[2 * p];
+    const float* r1 = rows[2 * p + 1];
+    int16_t* out = strip + p * nr * 2;
+    int64_t j = 0;
+#if defined(__SSE2__)
+    const __m128 inv = _mm_set1_ps(q.inv_scale), hi = _mm_set1_ps(qmax), lo = _mm_set1_ps(-qmax);
+    const __m128i low16 = _mm_set1_epi32(0xFFFF);
+    for (; j + 4 <= cols; j += 4) {
+      const __m128 t0 = _mm_min_ps(_mm_max_ps(_mm_mul_ps(_mm_loadu_ps(r0 + j), inv), lo), hi);
+      const __m128 t1 = _mm_min_ps(_mm_max_ps(_mm_mul_ps(_mm_loadu_ps(r1 + j), inv), lo), hi);
+      const __m128i pair = _mm_or_si128(_mm_and_si128(_mm_cvtps_epi32(t0), low16),
+                                        _mm_slli_epi32(_mm_cvtps_epi32(t1), 16));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(out + j * 2), pair);
+    }
+#endif
+    for (; j < cols; ++j) {
+      out[j * 2 + 0] = static_cast<int16_t>(
+          std::nearbyint(std::min(std::max(r0[j] * q.inv_scale, -qmax), qmax)));
+      out[j * 2 + 1] = static_cast<int16_t>(
+          std::nearbyint(std::min(std::max(r1[j] * q.inv_scale, -qmax), qmax)));
+    }
+    std::memset(out + cols * 2, 0, size_t((nr - cols) * 2) * sizeof(int16_t));
+  }
+}
+
+void copy_f32(const float* const* rows, int64_t depth, int64_t cols, int64_t nr, float* strip) {
+  for (int64_t k = 0; k < depth; ++k) {
+    float* out = strip + k * nr;
+    std::memcpy(out, rows[k], size_t(cols) * sizeof(float));
+    std::memset(out + cols, 0, size_t(nr - cols) * sizeof(float));
+  }
+}
+
+}  // namespace
+
+BReader::BReader(const QSource& b, int64_t n_begin, int64_t n_end)
+    : b_(b), elem_bytes_(type_bytes(b.type)), rows_(scratch().rows) {
+  v_begin_ = n_begin;
+  v_end_ = n_end;
+  if (b.conv == nullptr || !implicit_conv(*b.conv)) return;
+  const ref::ConvGeometry& g = *b.conv;
+  implicit_ = true;
+  out_w_ = g.out[2];
+  const int64_t span_h = (g.kernel[1] - 1) * g.dilation[1] + 1;
+  const int64_t span_w = (g.kernel[2] - 1) * g.dilation[2] + 1;
+  wp_ = out_w_ + span_w - 1;
+  const int64_t oh_first = n_begin / out_w_, oh_last = (n_end - 1) / out_w_;
+  v_begin_ = oh_first * wp_ + n_begin % out_w_;
+  v_end_ = oh_last * wp_ + (n_end - 1) % out_w_ + 1;
+  first_row_ = oh_first;
+  rows_held_ = oh_last - oh_first + span_h;
+  // Padded rows [first_row_, first_row_ + rows_held_) of every channel: the last grid column of
+  // the last row plus the largest tap offset ends exactly at the end of a channel's copy.
+  const size_t eb = elem_bytes_;
+  uint8_t* dst = scratch().padded.ensure(size_t(g.channels * rows_held_ * wp_) * eb);
+  const uint8_t* image = static_cast<const uint8_t*>(b.data);
+  const int64_t in_w = g.in[2], pad_w = g.pad[2];
+  // Input columns [iw_lo, iw_hi) land in the grid at iw + pad_w.
+  const int64_t iw_lo = std::max<int64_t>(0, -pad_w), iw_hi = std::min(in_w, wp_ - pad_w);
+  for (int64_t c = 0; c < g.channels; ++c) {
+    for (int64_t pr = 0; pr < rows_held_; ++pr) {
+      uint8_t* row = dst + size_t((c * rows_held_ + pr) * wp_) * eb;
+      const int64_t ih = first_row_ + pr - g.pad[1];
+      if (ih < 0 || ih >= g.in[1] || iw_lo >= iw_hi) {
+        fill_pad(row, wp_, b);
+        continue;
+      }
+      const int64_t lo = iw_lo + pad_w, hi = iw_hi + pad_w;
+      fill_pad(row, lo, b);
+      std::memcpy(row + size_t(lo) * eb, image + size_t((c * g.in[1] + ih) * in_w + iw_lo) * eb,
+                  size_t(hi - lo) * eb);
+      fill_pad(row + size_t(hi) * eb, wp_ - hi, b);
+    }
+  }
+  padded_ = dst;
+}
+
+void BReader::locate_rows(int64_t k0, int64_t kb, int64_t v0, int64_t ncb) {
+  const size_t eb = elem_bytes_;
+  rows_.resize(size_t(kb));
+  const uint8_t* base = static_cast<const uint8_t*>(b_.data);
+  if (implicit_) {
+    const ref::ConvGeometry& g = *b_.conv;
+    const int64_t taps = g.kernel_size();
+    for (int64_t r = 0; r < kb; ++r) {
+      const int64_t k = k0 + r, c = k / taps, t = k % taps;
+      const int64_t t1 = t / g.kernel[2], t2 = t % g.kernel[2];
+      const int64_t offset = (c * rows_held_ + t1 * g.dilation[1]) * wp_ + t2 * g.dilation[2] +
+                             v0 - first_row_ * wp_;
+      rows_[size_t(r)] = padded_ + size_t(offset) * eb;
+    }
+    return;
+  }
+  const bool pointwise = b_.conv != nullptr && b_.conv->is_pointwise();
+  if ((b_.conv == nullptr && b_.col_stride == 1) || pointwise) {
+    const int64_t row_stride = pointwise ? b_.conv->in_size() : b_.row_stride;
+    for (int64_t r = 0; r < kb; ++r) {
+      rows_[size_t(r)] = base + size_t((k0 + r) * row_stride + v0) * eb;
+    }
+    return;
+  }
+  uint8_t* dst = scratch().gathered.ensure(size_t(kb * ncb) * eb);
+  if (b_.conv != nullptr) {
+    gather_im2col(b_, eb, k0, kb, v0, ncb, dst);
+  } else {
+    for (int64_t r = 0; r < kb; ++r) {
+      for (int64_t j = 0; j < ncb; ++j) {
+        std::memcpy(dst + size_t(r * ncb + j) * eb,
+                    base + size_t((k0 + r) * b_.row_stride + (v0 + j) * b_.col_stride) * eb, eb);
+      }
+    }
+  }
+  for (int64_t r = 0; r < kb; ++r) rows_[size_t(r)] = dst + size_t(r * ncb) * eb;
+}
+
+void BReader::pack(const KernelSet& ks, const Int16Quantization& q16, int64_t k0, int64_t kb,
+                   int64_t v0, int64_t ncb, uint8_t* packed) {
+  locate_rows(k0, kb, v0, ncb);
+  const int64_t ku = ks.k_unit, kb_pad = (kb + ku - 1) / ku * ku, nr = ks.nr;
+  const size_t eb = elem_bytes_;
+  // Rows past the block's depth read zeros (only the first `cols` of them).
+  const uint8_t* zeros = scratch().zero_row.ensure(size_t(nr) * eb);
+  const size_t strip_bytes =
+      size_t(nr * kb_pad) * (ks.mode == QuantMode::A8 ? 1 : ks.mode == QuantMode::A16 ? 4 : 2);
+  std::vector<const uint8_t*>& strip_rows = scratch().strip_rows;
+  strip_rows.resize(size_t(kb_pad));
+  for (int64_t j0 = 0, strip = 0; j0 < ncb; j0 += nr, ++strip) {
+    const int64_t cols = std::min(nr, ncb - j0);
+    for (int64_t r = 0; r < kb_pad; ++r) {
+      strip_rows[size_t(r)] = r < kb ? rows_[size_t(r)] + size_t(j0) * eb : zeros;
+    }
+    uint8_t* out = packed + size_t(strip) * strip_bytes;
+    switch (ks.mode) {
+      case QuantMode::A8:
+        interleave_u8(strip_rows.data(), kb_pad / 4, cols, nr, b_.type == QType::S8 ? 0x80 : 0,
+                      out);
+        break;
+      case QuantMode::A16:
+        copy_f32(reinterpret_cast<const float* const*>(strip_rows.data()), kb_pad, cols, nr,
+                 reinterpret_cast<float*>(out));
+        break;
+      case QuantMode::A16I16:
+        interleave_s16(reinterpret_cast<const float* const*>(strip_rows.data()), kb_pad / 2, cols,
+                       nr, q16, reinterpret_cast<int16_t*>(out));
+        break;
+    }
+  }
+}
+
+}  // namespace nibble::kernels::qgemm_detail

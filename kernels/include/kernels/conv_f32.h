@@ -1,0 +1,95 @@
+// FP32 convolution in NCHW on the packed GEMM's micro-kernels (gemm_f32.h), and a direct kernel
+// for depthwise 2-D convolutions.
+//
+// Layout: activations stay NCHW (the engine's layout), so no op around a convolution pays a
+// conversion. Per group, the convolution is the GEMM C[out_channels x positions] =
+// W[out_channels x (C·taps)] · im2col(X), with W packed once at load. How B = im2col(X) reaches
+// the micro-kernel depends on the shape:
+//   - 1x1, stride 1, no padding: im2col(X) is X; packed block by block like any GEMM operand;
+//   - other 1-D / 2-D kernels: implicit GEMM, B read straight from a zero-padded copy of X split
+//     into stride phases (kernels/dispatch/conv_f32_implicit.cpp);
+//   - 3-D kernels: im2col rows packed into B blocks.
+// Depthwise convolutions (one input and one output channel per group, stride <= 2) run a row
+// kernel over a zero-padded copy of each input plane; for stride 2 the copy splits every row into
+// its even and odd columns, so every tap reads a contiguous run.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "kernels/gemm_f32.h"
+#include "kernels/ref.h"
+
+namespace nibble::kernels {
+
+struct ConvF32Shape {
+  int64_t batch = 1, in_channels = 0, out_channels = 0, groups = 1;
+  ref::ConvGeometry geometry;  // of one group: channels = in_channels / groups
+
+  int64_t out_channels_per_group() const { return out_channels / groups; }
+  // One input and one output channel per group, 1-D or 2-D, stride <= 2: the direct kernel.
+  bool direct_depthwise() const;
+};
+
+// What follows the convolution, fused into it (Epilogue's order): bias per output channel,
+// a residual tensor shaped like the output, an activation.
+struct ConvF32Epilogue {
+  const float* bias = nullptr;
+  Activation activation = Activation::None;
+  float clip_min = 0.0f, clip_max = 0.0f;
+  const float* residual = nullptr;
+  bool residual_first = false;
+};
+
+// out[i] = epilogue(sum_t weights[t] * inputs[t][i]) for i in [0, width): one output row of a
+// depthwise convolution, every tap's input run already offset and contiguous. The epilogue
+// sees row 0 (bias[0] is the channel's bias, residual the row's residual).
+using DwConvF32Row = void (*)(int64_t taps, const float* const* inputs, const float* weights,
+                              int64_t width, float* out, const TileEpilogue* epilogue);
+
+struct DwConvF32Kernel {
+  Isa isa;
+  DwConvF32Row row;
+};
+const DwConvF32Kernel& dwconv_f32_kernel(Isa isa);
+
+// Weights packed for one shape and ISA, once at load.
+struct ConvF32Weights {
+  const GemmF32Kernel* gemm = nullptr;     // general convolutions
+  const DwConvF32Kernel* depthwise = nullptr;  // direct_depthwise() shapes
+  std::vector<float> data;  // packed A of each group (group_stride apart), or the taps [C][kh*kw]
+  int64_t group_stride = 0;
+  std::vector<int64_t> b_offsets;  // implicit GEMM: where each row of B starts (conv_f32_implicit)
+
+  size_t bytes() const { return data.size() * sizeof(float); }
+};
+
+// w is [out_channels, in_channels / groups, kernel...] as in ONNX.
+ConvF32Weights conv_f32_pack(const ConvF32Shape& shape, const float* w, Isa isa);
+
+// y = epilogue(conv(x, w)); x [batch, in_channels, in...] and y [batch, out_channels, out...].
+void conv_f32_run(const ConvF32Shape& shape, const ConvF32Weights& weights, const float* x,
+                  float* y, const ConvF32Epilogue& epilogue, ThreadPool* pool = nullptr);
+
+// Packs rows [k0, k0 + kc) and columns [n0, n0 + nc) of the im2col matrix of `image` (one
+// group's channels) into strips of nr columns (gemm_f32.h's B layout). Padding reads as 0.
+void im2col_f32_pack(const ref::ConvGeometry& g, const float* image, int64_t nr, int64_t k0,
+                     int64_t kc, int64_t n0, int64_t nc, float* packed);
+
+namespace ref {
+// The oracle: a direct convolution loop in double precision, then the epilogue.
+void conv_f32_naive(const ConvF32Shape& shape, const float* x, const float* w, float* y,
+                    const ConvF32Epilogue& epilogue);
+void dwconv_f32_row(int64_t taps, const float* const* inputs, const float* weights,
+                    int64_t width, float* out, const TileEpilogue* epilogue);
+}  // namespace ref
+namespace avx2 {
+void dwconv_f32_row(int64_t taps, const float* const* inputs, const float* weights,
+                    int64_t width, float* out, const TileEpilogue* epilogue);
+}  // namespace avx2
+namespace avx512 {
+void dwconv_f32_row(int64_t taps, const float* const* inputs, const float* weights,
+                    int64_t width, float* out, const TileEpilogue* epilogue);
+}  // namespace avx512
+
+}  // namespace nibble::kernels
