@@ -95,7 +95,8 @@ BenchRun prepare_conv(QuantMode mode, int bits, const ConvShape& s, const BenchC
   const int64_t m = s.out_channels, k = g.im2col_rows(), n = g.out_size();
   const std::vector<int8_t> w = random_weights(size_t(m * k), bits, 1);
   const std::vector<float> scales(size_t(m), 0.01f);
-  d->weights = pack_qweights(mode, bits, m, k, w.data(), k, scales.data(), true);  // at load
+  d->weights = pack_qconv_weights(mode, bits, m, s.in_channels, s.kernel * s.kernel, w.data(),
+                                  scales.data(), true);  // at load
   d->bias = random_floats(size_t(m), 2);
   QSource source;
   source.conv = &d->geometry;

@@ -182,6 +182,9 @@ def measure(model, threads, args, directory):
     for r in range(args.rounds if order else 0):
         shift = r % len(order)
         for engine in order[shift:] + order[:shift]:
+            # Worker threads spin for a while after a run; let them sleep before the next
+            # engine's turn, or they take its cores.
+            time.sleep(args.pause)
             runs[engine] += sessions[engine].run(args.runs)
     for engine, session in sessions.items():
         session.close()
@@ -273,6 +276,9 @@ def main():
     ap.add_argument("--runs", type=int, default=2, help="timed runs per turn (default 2)")
     ap.add_argument("--warmup", type=int, default=2, help="untimed runs after loading (default 2)")
     ap.add_argument("--seed", type=int, default=0, help="seed of the input (default 0)")
+    ap.add_argument("--pause", type=float, default=0.5,
+                    help="idle seconds before each turn, so the previous engine's spinning "
+                         "threads are asleep (default 0.5)")
     ap.add_argument("--engines", nargs="+", choices=ENGINES, default=ENGINES)
     ap.add_argument("--base", action="append", default=[], metavar="LABEL=FP32_LABEL",
                     help="FP32 model a quantized model's speed-up is measured against")

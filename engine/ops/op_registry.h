@@ -112,7 +112,7 @@ struct OpDef {
   // Outputs depend only on input shapes (Shape, Size): folded at load even for runtime inputs.
   bool reads_only_shapes = false;
   // Optional; describes the kernel `prepare` chose (state is prepare's result, may be null).
-  std::function<KernelInfo(const InferContext&, const void* state)> kernel_info;
+  std::function<KernelInfo(const InferContext&, const void* state)> kernel_info = {};
 };
 
 class OpRegistry {

@@ -75,7 +75,6 @@ ConvF32Weights conv_f32_pack(const ConvF32Shape& shape, const float* w, Isa isa)
     gemm_f32_pack_a(kernel, rows, depth, w + g * rows * depth, depth,
                     packed.data.data() + g * packed.group_stride);
   }
-  if (implicit_gemm_applies(shape.geometry)) packed.b_offsets = implicit_gemm_offsets(shape.geometry);
   return packed;
 }
 
@@ -115,9 +114,8 @@ void conv_f32_run(const ConvF32Shape& shape, const ConvF32Weights& weights, cons
                      epilogue.clip_min, epilogue.clip_max,
                      epilogue.residual ? epilogue.residual + out_offset : nullptr, out_size,
                      epilogue.residual_first};
-    if (!weights.b_offsets.empty()) {
-      implicit_gemm_conv(kernel, g, rows, a, weights.b_offsets.data(), src, y + out_offset, e,
-                         gemm_pool);
+    if (implicit_gemm_applies(g)) {
+      implicit_gemm_conv(kernel, g, rows, a, src, y + out_offset, e, gemm_pool);
       return;
     }
     gemm_f32_run(

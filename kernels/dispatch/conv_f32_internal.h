@@ -2,7 +2,6 @@
 #pragma once
 
 #include <cstdint>
-#include <vector>
 
 #include "kernels/conv_f32.h"
 
@@ -16,16 +15,15 @@ inline int64_t padded_extent(const ref::ConvGeometry& g, int d) {
 
 // ---- implicit GEMM (conv_f32_implicit.cpp) -----------------------------------------------------
 // 1-D and 2-D convolutions other than 1x1 stride 1 without padding: the micro-kernel reads B
-// straight from a zero-padded copy of the input split into stride phases, instead of an im2col.
+// straight from zero-padded copies of bands of the input split into stride phases, instead of
+// an im2col.
 bool implicit_gemm_applies(const ref::ConvGeometry& g);
-// Where row k of B (channel, tap) starts in the phased copy, relative to the output position.
-std::vector<int64_t> implicit_gemm_offsets(const ref::ConvGeometry& g);
 // y = epilogue(W · X) for one image and group: `rows` output channels from packed A, the group's
 // input `image`, output `out` (rows x out_size). The epilogue's bias and residual start at the
 // group's first channel; residual_ld is ignored (rows are out_size apart).
 void implicit_gemm_conv(const GemmF32Kernel& kernel, const ref::ConvGeometry& g, int64_t rows,
-                        const float* packed_a, const int64_t* b_offsets, const float* image,
-                        float* out, const Epilogue& epilogue, ThreadPool* pool);
+                        const float* packed_a, const float* image, float* out,
+                        const Epilogue& epilogue, ThreadPool* pool);
 
 // ---- depthwise (dwconv_f32.cpp) ----------------------------------------------------------------
 void depthwise_conv(const ConvF32Shape& shape, const ConvF32Weights& weights, const float* x,

@@ -60,7 +60,7 @@ struct Scratch {
   AlignedBuffer<uint8_t> tile_out;  // one tile, for outputs that are not plain rows of B's columns
   AlignedBuffer<int8_t> ref_weights;
   std::vector<float> scale, bias;
-  std::vector<int32_t> comp;
+  std::vector<int32_t> comp, strip_offsets;
 };
 
 Scratch& scratch() {
@@ -128,9 +128,18 @@ float qgemm_abs_max(const float* x, int64_t count) {
   return m;
 }
 
-PackedQWeights pack_qweights(QuantMode mode, int bits, int64_t rows, int64_t depth,
-                             const int8_t* w, int64_t w_row_stride, const float* scales,
-                             bool per_channel, Isa isa) {
+namespace {
+
+// K as the kernels see it: mode A8 convolution weights run over (channel quad, tap, channel),
+// with the channels padded to a multiple of 4.
+int64_t packed_depth(const PackedQWeights& w) {
+  if (w.conv_taps == 0) return w.depth;
+  return round_up(w.depth / w.conv_taps, 4) * w.conv_taps;
+}
+
+PackedQWeights pack_impl(QuantMode mode, int bits, int64_t rows, int64_t depth, const int8_t* w,
+                         int64_t w_row_stride, const float* scales, bool per_channel, Isa isa,
+                         int64_t conv_taps) {
   if (bits != 4 && bits != 8) invalid("weights must have 4 or 8 bits, not " + std::to_string(bits));
   if (rows <= 0 || depth <= 0) {
     invalid("weight matrix " + std::to_string(rows) + " x " + std::to_string(depth) +
@@ -167,6 +176,7 @@ PackedQWeights pack_qweights(QuantMode mode, int bits, int64_t rows, int64_t dep
     }
   }
 
+  p.conv_taps = mode == QuantMode::A8 ? conv_taps : 0;
   const qd::KernelSet* ks = find_kernel_set(mode, bits, isa);
   if (ks == nullptr) {
     // Reference layout: rows of `depth` values (64-value nibble runs at 4 bits), row-major.
@@ -183,20 +193,23 @@ PackedQWeights pack_qweights(QuantMode mode, int bits, int64_t rows, int64_t dep
   }
   p.isa = ks->isa;
   p.kernel = ks->name;
-  const int64_t mr = ks->mr, ku = ks->k_unit, k_store = round_up(depth, 64);
+  const int64_t mr = ks->mr, ku = ks->k_unit, k_store = round_up(packed_depth(p), 64);
   const int64_t panels = (rows + mr - 1) / mr;
   p.data.resize(size_t(panels * mr * k_store * bits / 8));
   for (int64_t m = 0; m < rows; ++m) {
     const int64_t panel = m / mr, r = m % mr;
     for (int64_t k = 0; k < depth; ++k) {
-      const int64_t i = panel * mr * k_store + (k / ku) * mr * ku + r * ku + k % ku;
+      int64_t kp = k;
+      if (p.conv_taps > 0) {
+        const int64_t c = k / p.conv_taps, t = k % p.conv_taps;
+        kp = (c / 4) * 4 * p.conv_taps + t * 4 + c % 4;
+      }
+      const int64_t i = panel * mr * k_store + (kp / ku) * mr * ku + r * ku + kp % ku;
       put_value(p.data.data(), bits, i, w[m * w_row_stride + k]);
     }
   }
   return p;
 }
-
-namespace {
 
 // Reference path: unpack the row-major weights and run the oracle.
 void run_reference(const PackedQWeights& w, const QSource& b, int64_t n, int64_t n_begin,
@@ -221,7 +234,112 @@ void run_reference(const PackedQWeights& w, const QSource& b, int64_t n, int64_t
                        n_end, ep, out);
 }
 
+// Where the tiles of one call write: straight into the output when its rows are the grid's
+// columns, else through one tile of scratch, copied run by run (convolution grids) or element
+// by element (strided outputs).
+class TileWriter {
+ public:
+  TileWriter(const QOutput& out, const qd::ColumnGrid& grid, int64_t mr, int64_t nr, Scratch& s)
+      : out_(out),
+        grid_(grid),
+        bytes_(type_bytes(out.type)),
+        direct_(out.col_stride == 1 && grid.identity()),
+        nr_(nr),
+        base_(static_cast<uint8_t*>(out.data)),
+        tile_(direct_ ? nullptr : s.tile_out.ensure(size_t(mr * nr) * bytes_)) {}
+
+  // Sets the tile's destination for grid column v.
+  void target(qd::Tile& t, int64_t v) const {
+    if (direct_) {
+      t.dst = base_ + size_t(t.row0 * out_.row_stride + v) * bytes_;
+      t.dst_ld = out_.row_stride;
+    } else {
+      t.dst = tile_;
+      t.dst_ld = nr_;
+    }
+  }
+  // After the tile's last K block.
+  void finish(const qd::Tile& t, int64_t v) const {
+    if (direct_) return;
+    grid_.for_each_run(v, t.cols, [&](int64_t offset, int64_t n, int64_t len) {
+      for (int r = 0; r < t.rows; ++r) {
+        const uint8_t* src = tile_ + size_t(r * nr_ + offset) * bytes_;
+        uint8_t* dst = base_ + size_t((t.row0 + r) * out_.row_stride) * bytes_;
+        if (out_.col_stride == 1) {
+          std::memcpy(dst + size_t(n) * bytes_, src, size_t(len) * bytes_);
+          continue;
+        }
+        for (int64_t j = 0; j < len; ++j) {
+          std::memcpy(dst + size_t((n + j) * out_.col_stride) * bytes_, src + size_t(j) * bytes_,
+                      bytes_);
+        }
+      }
+    });
+  }
+
+ private:
+  const QOutput& out_;
+  const qd::ColumnGrid& grid_;
+  size_t bytes_;
+  bool direct_;
+  int64_t nr_;
+  uint8_t* base_;
+  uint8_t* tile_;
+};
+
+// Mode A8 convolution with weights from pack_qconv_weights: B read in place from a channel-quad
+// copy of the input (gemm_int_pack_b.h), full depth per tile.
+void run_direct_conv(const PackedQWeights& w, const qd::KernelSet& ks, const QSource& b,
+                     int64_t n_begin, int64_t n_end, const qd::TileEpilogue& te,
+                     const QOutput& out, Scratch& s) {
+  const qd::ConvQuadImage image(b, n_begin, n_end, ks.nr);
+  const int64_t mr = ks.mr, nr = ks.nr, depth = packed_depth(w), k_store = round_up(depth, 64);
+  const int64_t panels = (w.rows + mr - 1) / mr;
+  // Columns per block: the prepared panels are reused over this many columns, whose image rows
+  // stay in L2 across the panels.
+  const int64_t nc = 8 * 48;
+  uint8_t* a_prepared = s.a_prepared.ensure(size_t(mr * k_store) * qd::panel_value_bytes(ks.panel));
+  const TileWriter writer(out, image.grid(), mr, nr, s);
+  for (int64_t v0 = image.v_begin(); v0 < image.v_end(); v0 += nc) {
+    const int64_t ncb = std::min(nc, image.v_end() - v0);
+    for (int64_t p = 0; p < panels; ++p) {
+      ks.prepare_a(w.data.data() + size_t(p * mr * k_store * w.bits / 8), w.bits, mr * k_store,
+                   a_prepared);
+      for (int64_t j0 = 0; j0 < ncb; j0 += nr) {
+        qd::Tile t;
+        t.k_units = image.k_quads();
+        t.a = a_prepared;
+        t.b = image.column(v0 + j0);
+        t.b_offsets = image.quad_offsets();
+        t.row0 = p * mr;
+        t.rows = static_cast<int>(std::min(mr, w.rows - t.row0));
+        t.cols = static_cast<int>(std::min(nr, ncb - j0));
+        writer.target(t, v0 + j0);
+        ks.tile(t, te);
+        writer.finish(t, v0 + j0);
+      }
+    }
+  }
+}
+
 }  // namespace
+
+PackedQWeights pack_qweights(QuantMode mode, int bits, int64_t rows, int64_t depth,
+                             const int8_t* w, int64_t w_row_stride, const float* scales,
+                             bool per_channel, Isa isa) {
+  return pack_impl(mode, bits, rows, depth, w, w_row_stride, scales, per_channel, isa, 0);
+}
+
+PackedQWeights pack_qconv_weights(QuantMode mode, int bits, int64_t out_channels,
+                                  int64_t in_channels, int64_t taps, const int8_t* w,
+                                  const float* scales, bool per_channel, Isa isa) {
+  if (in_channels <= 0 || taps <= 0) {
+    invalid("convolution weights need channels and taps, not " + std::to_string(in_channels) +
+            " x " + std::to_string(taps));
+  }
+  return pack_impl(mode, bits, out_channels, in_channels * taps, w, in_channels * taps, scales,
+                   per_channel, isa, taps);
+}
 
 void qgemm(const PackedQWeights& w, const QSource& b, int64_t n, int64_t n_begin, int64_t n_end,
            const QEpilogue& ep, const QOutput& out) {
@@ -232,6 +350,11 @@ void qgemm(const PackedQWeights& w, const QSource& b, int64_t n, int64_t n_begin
               " input channels x taps, the weights " + std::to_string(w.depth));
     }
     n = b.conv->out_size();
+  }
+  if (w.conv_taps > 0 && (b.conv == nullptr || b.conv->kernel_size() != w.conv_taps ||
+                          !qd::ConvQuadImage::supports(*b.conv))) {
+    invalid("weights packed for a 2-D convolution of " + std::to_string(w.conv_taps) +
+            " taps need a source of that geometry");
   }
   if (n_begin < 0 || n_begin > n_end || n_end > n) {
     invalid("column range [" + std::to_string(n_begin) + ", " + std::to_string(n_end) +
@@ -256,10 +379,10 @@ void qgemm(const PackedQWeights& w, const QSource& b, int64_t n, int64_t n_begin
   s.comp.assign(size_t(M), 0);
   s.bias.assign(size_t(M), 0.0f);
   const int32_t zero_u8 = b.type == QType::S8 ? b.zero_point + 128 : b.zero_point;
+  const float x_scale = w.mode == QuantMode::A8       ? b.scale
+                        : w.mode == QuantMode::A16I16 ? q16.scale
+                                                      : 1.0f;
   for (int64_t m = 0; m < M; ++m) {
-    const float x_scale = w.mode == QuantMode::A8 ? b.scale
-                          : w.mode == QuantMode::A16I16 ? q16.scale
-                                                        : 1.0f;
     s.scale[size_t(m)] = w.scales[size_t(m)] * x_scale;
     if (w.mode == QuantMode::A8) s.comp[size_t(m)] = zero_u8 * w.row_sums[size_t(m)];
     if (ep.bias) s.bias[size_t(m)] = ep.bias[m];
@@ -279,6 +402,10 @@ void qgemm(const PackedQWeights& w, const QSource& b, int64_t n, int64_t n_begin
     te.q_lo = (is_unsigned ? 0.0f : -128.0f) - static_cast<float>(out.zero_point);
     te.q_hi = (is_unsigned ? 255.0f : 127.0f) - static_cast<float>(out.zero_point);
   }
+  if (w.conv_taps > 0) {
+    run_direct_conv(w, ks, b, n_begin, n_end, te, out, s);
+    return;
+  }
 
   // Blocking over B's column space (gemm_int_pack_b.h), GotoBLAS order (gemm_int_kernels.h).
   qd::BReader reader(b, n_begin, n_end);
@@ -291,12 +418,12 @@ void qgemm(const PackedQWeights& w, const QSource& b, int64_t n, int64_t n_begin
   uint8_t* b_packed = s.b_packed.ensure(size_t(nc * round_up(kc, ku) * b_bytes));
   uint8_t* a_prepared = s.a_prepared.ensure(size_t(mr * round_up(kc, 64)) * a_bytes);
   uint8_t* partial = K > kc ? s.partial.ensure(size_t(panels * mr * nc) * 4) : nullptr;
-  const size_t out_bytes = type_bytes(out.type);
-  // Tiles go straight to the output when its rows are B's columns; else through one tile of
-  // scratch, then element by element (strided outputs) or run by run (implicit convolutions).
-  const bool direct_out = out.col_stride == 1 && reader.identity_columns();
-  uint8_t* tile_out = direct_out ? nullptr : s.tile_out.ensure(size_t(mr * nr) * out_bytes);
-  uint8_t* out_base = static_cast<uint8_t*>(out.data);
+  // Packed strips hold their K quads one after another.
+  s.strip_offsets.resize(size_t(kc / 4 + 1));
+  for (size_t q = 0; q < s.strip_offsets.size(); ++q) {
+    s.strip_offsets[q] = static_cast<int32_t>(q * size_t(nr) * 4);
+  }
+  const TileWriter writer(out, reader.grid(), mr, nr, s);
 
   for (int64_t v0 = reader.v_begin(); v0 < reader.v_end(); v0 += nc) {
     const int64_t ncb = std::min(nc, reader.v_end() - v0);
@@ -313,6 +440,7 @@ void qgemm(const PackedQWeights& w, const QSource& b, int64_t n, int64_t n_begin
           t.k_units = kb_pad / ku;
           t.a = a_prepared;
           t.b = b_packed + size_t(j0 / nr) * strip_bytes;
+          t.b_offsets = s.strip_offsets.data();
           t.row0 = p * mr;
           t.rows = static_cast<int>(std::min(mr, M - t.row0));
           t.cols = static_cast<int>(std::min(nr, ncb - j0));
@@ -320,40 +448,9 @@ void qgemm(const PackedQWeights& w, const QSource& b, int64_t n, int64_t n_begin
           t.partial_ld = nc;
           t.first = k0 == 0;
           t.last = k0 + kb == K;
-          const int64_t v = v0 + j0;
-          if (direct_out) {
-            t.dst = out_base + size_t(t.row0 * out.row_stride + v) * out_bytes;
-            t.dst_ld = out.row_stride;
-          } else {
-            t.dst = tile_out;
-            t.dst_ld = nr;
-          }
+          writer.target(t, v0 + j0);
           ks.tile(t, te);
-          if (t.last && !direct_out) {
-            for (int c = 0; c < t.cols;) {
-              const int64_t n = reader.output_column(v + c);
-              if (n < 0) {
-                ++c;
-                continue;
-              }
-              // A run of output columns that are consecutive in both spaces.
-              int run = 1;
-              while (c + run < t.cols && reader.output_column(v + c + run) == n + run) ++run;
-              for (int r = 0; r < t.rows; ++r) {
-                const uint8_t* src = tile_out + size_t(r * nr + c) * out_bytes;
-                uint8_t* dst = out_base + size_t((t.row0 + r) * out.row_stride) * out_bytes;
-                if (out.col_stride == 1) {
-                  std::memcpy(dst + size_t(n) * out_bytes, src, size_t(run) * out_bytes);
-                } else {
-                  for (int j = 0; j < run; ++j) {
-                    std::memcpy(dst + size_t((n + j) * out.col_stride) * out_bytes,
-                                src + size_t(j) * out_bytes, out_bytes);
-                  }
-                }
-              }
-              c += run;
-            }
-          }
+          if (t.last) writer.finish(t, v0 + j0);
         }
       }
     }

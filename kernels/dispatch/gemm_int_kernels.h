@@ -11,7 +11,9 @@
 // Layouts, with ku = k_unit values of K interleaved per column (4 for uint8 quads, 2 for int16
 // pairs, 1 for float):
 //   B strip: [kb_pad / ku][NR][ku] (uint8, int16 or float), kb_pad = round_up(kb, ku); padding
-//            rows and columns are 0.
+//            rows and columns are 0. Mode A8 kernels read each K quad's NR x 4 bytes at an offset
+//            of its own (Tile::b_offsets), which also lets convolutions skip packing
+//            (gemm_int_pack_b.h).
 //   weights: per panel of MR rows, K stored rounded up to 64 (k_store), values in
 //            [k_store / ku][MR][ku] order, rows past M and depths past K zero. At 8 bits one byte
 //            per value; at 4 bits each run of 64 values is 32 bytes, value j of the run in the low
@@ -55,7 +57,10 @@ struct TileEpilogue {
 struct Tile {
   int64_t k_units = 0;      // kb_pad / k_unit
   const void* a = nullptr;  // prepared panel slice
-  const void* b = nullptr;  // packed B strip
+  const void* b = nullptr;  // B at the tile's first column
+  // Mode A8: byte offset from b of each K quad's columns (packed strips: q * NR * 4; direct
+  // convolutions: wherever the quad's channels and tap sit in the image copy).
+  const int32_t* b_offsets = nullptr;
   int64_t row0 = 0;         // absolute row of the tile's first row
   int rows = 0, cols = 0;   // valid part of the tile (<= MR, <= NR)
   // Accumulators of earlier K blocks (first == false) and, when last == false, where this block's

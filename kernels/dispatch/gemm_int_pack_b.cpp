@@ -4,12 +4,15 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
+#include <string>
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
 
 #include "kernels/aligned_buffer.h"
+#include "nibble/error.h"
 
 namespace nibble::kernels::qgemm_detail {
 namespace {
@@ -18,7 +21,10 @@ struct PackScratch {
   AlignedBuffer<uint8_t> padded;    // implicit convolution: padded image rows
   AlignedBuffer<uint8_t> gathered;  // other strided sources: [kb][ncb] copies of B rows
   AlignedBuffer<uint8_t> zero_row;  // stands in for rows past a block's depth
+  AlignedBuffer<uint8_t> quad_image;  // ConvQuadImage
+  AlignedBuffer<uint8_t> quad_rows;   // its four channel rows being interleaved
   std::vector<const uint8_t*> rows, strip_rows;
+  std::vector<int32_t> quad_offsets;
 };
 
 PackScratch& scratch() {
@@ -182,36 +188,37 @@ BReader::BReader(const QSource& b, int64_t n_begin, int64_t n_end)
   if (b.conv == nullptr || !implicit_conv(*b.conv)) return;
   const ref::ConvGeometry& g = *b.conv;
   implicit_ = true;
-  out_w_ = g.out[2];
+  const int64_t out_w = g.out[2];
   const int64_t span_h = (g.kernel[1] - 1) * g.dilation[1] + 1;
   const int64_t span_w = (g.kernel[2] - 1) * g.dilation[2] + 1;
-  wp_ = out_w_ + span_w - 1;
-  const int64_t oh_first = n_begin / out_w_, oh_last = (n_end - 1) / out_w_;
-  v_begin_ = oh_first * wp_ + n_begin % out_w_;
-  v_end_ = oh_last * wp_ + (n_end - 1) % out_w_ + 1;
+  const int64_t wp = out_w + span_w - 1;
+  grid_ = ColumnGrid{wp, out_w};
+  const int64_t oh_first = n_begin / out_w, oh_last = (n_end - 1) / out_w;
+  v_begin_ = oh_first * wp + n_begin % out_w;
+  v_end_ = oh_last * wp + (n_end - 1) % out_w + 1;
   first_row_ = oh_first;
   rows_held_ = oh_last - oh_first + span_h;
   // Padded rows [first_row_, first_row_ + rows_held_) of every channel: the last grid column of
   // the last row plus the largest tap offset ends exactly at the end of a channel's copy.
   const size_t eb = elem_bytes_;
-  uint8_t* dst = scratch().padded.ensure(size_t(g.channels * rows_held_ * wp_) * eb);
+  uint8_t* dst = scratch().padded.ensure(size_t(g.channels * rows_held_ * wp) * eb);
   const uint8_t* image = static_cast<const uint8_t*>(b.data);
   const int64_t in_w = g.in[2], pad_w = g.pad[2];
   // Input columns [iw_lo, iw_hi) land in the grid at iw + pad_w.
-  const int64_t iw_lo = std::max<int64_t>(0, -pad_w), iw_hi = std::min(in_w, wp_ - pad_w);
+  const int64_t iw_lo = std::max<int64_t>(0, -pad_w), iw_hi = std::min(in_w, wp - pad_w);
   for (int64_t c = 0; c < g.channels; ++c) {
     for (int64_t pr = 0; pr < rows_held_; ++pr) {
-      uint8_t* row = dst + size_t((c * rows_held_ + pr) * wp_) * eb;
+      uint8_t* row = dst + size_t((c * rows_held_ + pr) * wp) * eb;
       const int64_t ih = first_row_ + pr - g.pad[1];
       if (ih < 0 || ih >= g.in[1] || iw_lo >= iw_hi) {
-        fill_pad(row, wp_, b);
+        fill_pad(row, wp, b);
         continue;
       }
       const int64_t lo = iw_lo + pad_w, hi = iw_hi + pad_w;
       fill_pad(row, lo, b);
       std::memcpy(row + size_t(lo) * eb, image + size_t((c * g.in[1] + ih) * in_w + iw_lo) * eb,
                   size_t(hi - lo) * eb);
-      fill_pad(row + size_t(hi) * eb, wp_ - hi, b);
+      fill_pad(row + size_t(hi) * eb, wp - hi, b);
     }
   }
   padded_ = dst;
@@ -223,12 +230,12 @@ void BReader::locate_rows(int64_t k0, int64_t kb, int64_t v0, int64_t ncb) {
   const uint8_t* base = static_cast<const uint8_t*>(b_.data);
   if (implicit_) {
     const ref::ConvGeometry& g = *b_.conv;
-    const int64_t taps = g.kernel_size();
+    const int64_t taps = g.kernel_size(), wp = grid_.wg;
     for (int64_t r = 0; r < kb; ++r) {
       const int64_t k = k0 + r, c = k / taps, t = k % taps;
       const int64_t t1 = t / g.kernel[2], t2 = t % g.kernel[2];
-      const int64_t offset = (c * rows_held_ + t1 * g.dilation[1]) * wp_ + t2 * g.dilation[2] +
-                             v0 - first_row_ * wp_;
+      const int64_t offset =
+          (c * rows_held_ + t1 * g.dilation[1]) * wp + t2 * g.dilation[2] + v0 - first_row_ * wp;
       rows_[size_t(r)] = padded_ + size_t(offset) * eb;
     }
     return;
@@ -285,6 +292,102 @@ void BReader::pack(const KernelSet& ks, const Int16Quantization& q16, int64_t k0
         interleave_s16(reinterpret_cast<const float* const*>(strip_rows.data()), kb_pad / 2, cols,
                        nr, q16, reinterpret_cast<int16_t*>(out));
         break;
+    }
+  }
+}
+
+namespace {
+
+// out[j] = src[2 j] for j in [0, len); `available` bytes are readable from src.
+void take_even_bytes(const uint8_t* src, int64_t len, int64_t available, uint8_t* out) {
+  int64_t j = 0;
+#if defined(__SSE2__)
+  const __m128i low = _mm_set1_epi16(0x00FF);
+  for (; j + 16 <= len && 2 * j + 32 <= available; j += 16) {
+    const __m128i a = _mm_and_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + 2 * j)), low);
+    const __m128i b =
+        _mm_and_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + 2 * j + 16)), low);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + j), _mm_packus_epi16(a, b));
+  }
+#endif
+  for (; j < len; ++j) out[j] = src[2 * j];
+}
+
+}  // namespace
+
+ConvQuadImage::ConvQuadImage(const QSource& b, int64_t n_begin, int64_t n_end, int64_t nr)
+    : offsets_(scratch().quad_offsets) {
+  const ref::ConvGeometry& g = *b.conv;
+  const int64_t s1 = g.stride[1], s2 = g.stride[2], d1 = g.dilation[1], d2 = g.dilation[2];
+  const int64_t k1 = g.kernel[1], k2 = g.kernel[2], in_h = g.in[1], in_w = g.in[2];
+  const int64_t out_w = g.out[2], wg = out_w + (k2 - 1) * d2 / s2;
+  grid_ = ColumnGrid{wg, out_w};
+  const int64_t oh_first = n_begin / out_w, oh_last = (n_end - 1) / out_w;
+  v_origin_ = oh_first * wg;
+  v_begin_ = v_origin_ + n_begin % out_w;
+  v_end_ = oh_last * wg + (n_end - 1) % out_w + 1;
+  const int64_t rows = oh_last - oh_first + 1 + (k1 - 1) * d1 / s1;
+  const int64_t quads = (g.channels + 3) / 4, plane = rows * wg;
+  // Dwords: s1 * s2 phases of `quads` planes, then room for the last tile's reads.
+  const int64_t dwords = s1 * s2 * quads * plane + nr;
+  if (dwords * 4 > std::numeric_limits<int32_t>::max()) {
+    throw Error(ErrorKind::Unsupported, "qgemm: convolution input of " +
+                                            std::to_string(dwords * 4) +
+                                            " bytes after padding exceeds 2 GiB");
+  }
+  PackScratch& s = scratch();
+  uint8_t* image = s.quad_image.ensure(size_t(dwords * 4));
+  uint8_t* channel_rows = s.quad_rows.ensure(size_t(4 * wg));
+  const uint8_t* input = static_cast<const uint8_t*>(b.data);
+  const uint8_t pad = static_cast<uint8_t>(b.zero_point);
+  const uint8_t flip = b.type == QType::S8 ? 0x80 : 0;
+  for (int64_t a = 0; a < s1; ++a) {
+    for (int64_t bp = 0; bp < s2; ++bp) {
+      // Phase columns j read input column j * s2 + bp - pad, inside the row for j in [lo, hi).
+      const int64_t lo = std::clamp<int64_t>(ceil_div(g.pad[2] - bp, s2), 0, wg);
+      const int64_t hi = std::clamp<int64_t>(ceil_div(in_w + g.pad[2] - bp, s2), lo, wg);
+      for (int64_t q = 0; q < quads; ++q) {
+        for (int64_t i = 0; i < rows; ++i) {
+          const int64_t ih = (oh_first + i) * s1 + a - g.pad[1];
+          const uint8_t* lanes[4];
+          for (int64_t cc = 0; cc < 4; ++cc) {
+            uint8_t* row = channel_rows + cc * wg;
+            lanes[cc] = row;
+            const int64_t c = 4 * q + cc;
+            if (c >= g.channels || ih < 0 || ih >= in_h || lo == hi) {
+              std::memset(row, pad, size_t(wg));
+              continue;
+            }
+            std::memset(row, pad, size_t(lo));
+            const int64_t first = lo * s2 + bp - g.pad[2];
+            const uint8_t* src = input + (c * in_h + ih) * in_w + first;
+            if (s2 == 1) {
+              std::memcpy(row + lo, src, size_t(hi - lo));
+            } else if (s2 == 2) {
+              take_even_bytes(src, hi - lo, in_w - first, row + lo);
+            } else {
+              for (int64_t j = lo; j < hi; ++j) row[j] = src[(j - lo) * s2];
+            }
+            std::memset(row + hi, pad, size_t(wg - hi));
+          }
+          uint8_t* dst = image + (((a * s2 + bp) * quads + q) * plane + i * wg) * 4;
+          interleave_u8(lanes, 1, wg, wg, flip, dst);
+        }
+      }
+    }
+  }
+  std::memset(image + (dwords - nr) * 4, 0, size_t(nr * 4));
+  image_ = image;
+
+  // K quads in pack_qconv_weights order: channel quad, then tap.
+  const int64_t taps = k1 * k2;
+  offsets_.resize(size_t(quads * taps));
+  for (int64_t q = 0; q < quads; ++q) {
+    for (int64_t t = 0; t < taps; ++t) {
+      const int64_t dh = (t / k2) * d1, dw = (t % k2) * d2;
+      const int64_t phase = (dh % s1) * s2 + dw % s2;
+      offsets_[size_t(q * taps + t)] =
+          static_cast<int32_t>(((phase * quads + q) * plane + (dh / s1) * wg + dw / s2) * 4);
     }
   }
 }

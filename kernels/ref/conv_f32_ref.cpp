@@ -1,15 +1,18 @@
-// Scalar FP32 convolution pieces: the depthwise row kernel of the reference dispatch row and the
+// Scalar FP32 convolution pieces: the depthwise kernel of the reference dispatch row and the
 // naive direct convolution the optimized paths are tested against.
 #include "kernels/conv_f32.h"
 
 namespace nibble::kernels::ref {
 
-void dwconv_f32_row(int64_t taps, const float* const* inputs, const float* weights,
-                    int64_t width, float* out, const TileEpilogue* epilogue) {
-  for (int64_t i = 0; i < width; ++i) {
-    float sum = 0.0f;
-    for (int64_t t = 0; t < taps; ++t) sum += weights[t] * inputs[t][i];
-    out[i] = epilogue ? apply_epilogue(*epilogue, sum, 0, i) : sum;
+void dwconv_f32_rows(int64_t taps, const float* const* inputs, int64_t input_pitch,
+                     const float* weights, int64_t width, int64_t rows, float* out,
+                     const TileEpilogue* epilogue) {
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t i = 0; i < width; ++i) {
+      float sum = 0.0f;
+      for (int64_t t = 0; t < taps; ++t) sum += weights[t] * inputs[t][r * input_pitch + i];
+      out[r * width + i] = epilogue ? apply_epilogue(*epilogue, sum, 0, r * width + i) : sum;
+    }
   }
 }
 

@@ -278,10 +278,7 @@ NB_MODULE(_nibble, m) {
                                                              std::move(shape), array.data()));
             }
             std::vector<nibble::Tensor> outputs;
-            {
-              nb::gil_scoped_release unlocked;
-              outputs = s.run(inputs, output_names);
-            }
+            outputs = s.run(inputs, output_names);
             nb::list result;
             for (auto& t : outputs) result.append(to_numpy(std::move(t)));
             return result;

@@ -57,6 +57,7 @@ struct Problem {
   float out_scale = 1.0f;
   int32_t out_zero_point = 0;
   int64_t n_begin = 0, n_end = 0;
+  int64_t conv_taps = 0;  // > 0: weights packed with pack_qconv_weights
 };
 
 // Runs the reference (isa == Ref and reference == true) or the packed kernel of `isa` and
@@ -81,8 +82,12 @@ std::vector<uint8_t> run(const Problem& p, Isa isa, bool reference, std::string*
     ref::qgemm_reference(p.mode, p.m, p.k, p.w.data(), p.k, row_scales.data(), source, p.n,
                          p.n_begin, p.n_end, ep, o);
   } else {
-    const PackedQWeights packed = pack_qweights(p.mode, p.bits, p.m, p.k, p.w.data(), p.k,
-                                                p.scales.data(), p.per_channel, isa);
+    const PackedQWeights packed =
+        p.conv_taps > 0
+            ? pack_qconv_weights(p.mode, p.bits, p.m, p.k / p.conv_taps, p.conv_taps, p.w.data(),
+                                 p.scales.data(), p.per_channel, isa)
+            : pack_qweights(p.mode, p.bits, p.m, p.k, p.w.data(), p.k, p.scales.data(),
+                            p.per_channel, isa);
     if (kernel_name) *kernel_name = packed.kernel;
     qgemm(packed, source, p.n, p.n_begin, p.n_end, ep, o);
   }
@@ -389,8 +394,16 @@ TEST_CASE("qgemm convolutions: channels, kernels, strides, dilation, padding") {
           p.source.zero_point = x_type == QType::U8 ? 131 : x_type == QType::S8 ? -9 : 0;
           if (mode == QuantMode::A16I16) p.source.abs_max = float(source_abs_max(p));
           p.out_type = mode == QuantMode::A16 ? QType::F32 : QType::I32;
-          check(p, "conv k" + std::to_string(geo.kernel) + " s" + std::to_string(geo.stride) +
-                       " c" + std::to_string(c));
+          const std::string what = "conv k" + std::to_string(geo.kernel) + " s" +
+                                   std::to_string(geo.stride) + " c" + std::to_string(c);
+          check(p, what + " (im2col)");
+          // Convolution weights: mode A8 reads a channel-quad copy of the image instead.
+          p.conv_taps = geo.kernel * geo.kernel;
+          check(p, what + " (conv weights)");
+          // Column ranges that start and end inside output rows (a thread's share).
+          p.n_begin = p.n / 3;
+          p.n_end = 2 * p.n / 3 + 1;
+          check(p, what + " (column range)");
         }
       }
     }
@@ -419,6 +432,38 @@ TEST_CASE("pack_qweights stores int4 at half the bytes of int8 and rejects bad w
                   nibble::Error);
   CHECK_THROWS_AS(pack_qweights(QuantMode::A8, 8, 0, 128, w.data(), 128, &scale, false),
                   nibble::Error);
+}
+
+TEST_CASE("convolution weights of mode A8 take only convolutions of their geometry") {
+  std::vector<int8_t> w(size_t(4 * 8 * 9), 1);
+  const float scale = 0.1f;
+  for (Isa isa : isas_to_test()) {
+    const PackedQWeights conv =
+        pack_qconv_weights(QuantMode::A8, 8, 4, 8, 9, w.data(), &scale, false, isa);
+    std::vector<uint8_t> x(8 * 5 * 5, 7);
+    std::vector<float> y(4 * 25);
+    const QOutput out{QType::F32, y.data(), 25, 1, 1.0f, 0};
+    ref::ConvGeometry g;
+    g.channels = 8;
+    g.in[1] = g.in[2] = g.out[1] = g.out[2] = 5;
+    g.kernel[1] = g.kernel[2] = 3;
+    g.pad[1] = g.pad[2] = 1;
+    QSource image{QType::U8, x.data(), 0, 1, &g, 1.0f, 0, 0.0f};
+    CHECK_NOTHROW(qgemm(conv, image, 25, 0, 25, {}, out));
+    // A matrix source of the same depth.
+    QSource matrix{QType::U8, x.data(), 25, 1, nullptr, 1.0f, 0, 0.0f};
+    CHECK_THROWS_AS(qgemm(conv, matrix, 25, 0, 25, {}, out), nibble::Error);
+    // A 3-D geometry with as many taps.
+    ref::ConvGeometry g3 = g;
+    g3.kernel[0] = 9;
+    g3.kernel[1] = g3.kernel[2] = 1;
+    g3.in[0] = g3.out[0] = 9;
+    g3.pad[1] = g3.pad[2] = 0;
+    g3.in[1] = g3.in[2] = g3.out[1] = g3.out[2] = 1;
+    std::vector<uint8_t> x3(8 * 9, 7);
+    QSource volume{QType::U8, x3.data(), 0, 1, &g3, 1.0f, 0, 0.0f};
+    CHECK_THROWS_AS(qgemm(conv, volume, 9, 0, 9, {}, out), nibble::Error);
+  }
 }
 
 TEST_CASE("qgemm rejects mismatched types, zero points and column ranges") {

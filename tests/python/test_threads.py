@@ -1,4 +1,5 @@
 """Concurrent run() calls from Python threads on one session give the serial results."""
+import sys
 import threading
 
 import numpy as np
@@ -39,3 +40,28 @@ def test_concurrent_runs_match_serial(small_model):
             np.testing.assert_array_equal(got, expected)
     # The inputs differ, so equal results are not a coincidence of identical feeds.
     assert not np.array_equal(serial[0], serial[1])
+
+
+def test_run_releases_the_gil(small_model):
+    """With a thread switch interval far longer than the test, the main thread only gets the GIL
+    back while the worker is inside run() if run() releases it."""
+    session = nibble.InferenceSession(small_model)
+    feed = {"images": np.zeros(session.get_inputs()[0].shape, np.float32)}
+    started, done = threading.Event(), []
+
+    def worker():
+        started.set()
+        session.run(None, feed)
+        done.append(True)
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1000)
+    try:
+        thread = threading.Thread(target=worker)
+        thread.start()
+        started.wait()
+        ran_during_run = not done
+        thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert ran_during_run

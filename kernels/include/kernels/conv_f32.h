@@ -6,8 +6,8 @@
 // W[out_channels x (C·taps)] · im2col(X), with W packed once at load. How B = im2col(X) reaches
 // the micro-kernel depends on the shape:
 //   - 1x1, stride 1, no padding: im2col(X) is X; packed block by block like any GEMM operand;
-//   - other 1-D / 2-D kernels: implicit GEMM, B read straight from a zero-padded copy of X split
-//     into stride phases (kernels/dispatch/conv_f32_implicit.cpp);
+//   - other 1-D / 2-D kernels: implicit GEMM, B read straight from zero-padded copies of bands
+//     of X split into stride phases (kernels/dispatch/conv_f32_implicit.cpp);
 //   - 3-D kernels: im2col rows packed into B blocks.
 // Depthwise convolutions (one input and one output channel per group, stride <= 2) run a row
 // kernel over a zero-padded copy of each input plane; for stride 2 the copy splits every row into
@@ -41,15 +41,17 @@ struct ConvF32Epilogue {
   bool residual_first = false;
 };
 
-// out[i] = epilogue(sum_t weights[t] * inputs[t][i]) for i in [0, width): one output row of a
-// depthwise convolution, every tap's input run already offset and contiguous. The epilogue
-// sees row 0 (bias[0] is the channel's bias, residual the row's residual).
-using DwConvF32Row = void (*)(int64_t taps, const float* const* inputs, const float* weights,
-                              int64_t width, float* out, const TileEpilogue* epilogue);
+// The output plane of one depthwise channel, `rows` rows of `width`, row r:
+//   out[r * width + i] = epilogue(sum_t weights[t] * inputs[t][r * input_pitch + i])
+// with every tap's input run contiguous. The epilogue sees row 0 for every row (bias[0] is the
+// channel's bias) and its residual is laid out like `out`.
+using DwConvF32Rows = void (*)(int64_t taps, const float* const* inputs, int64_t input_pitch,
+                               const float* weights, int64_t width, int64_t rows, float* out,
+                               const TileEpilogue* epilogue);
 
 struct DwConvF32Kernel {
   Isa isa;
-  DwConvF32Row row;
+  DwConvF32Rows rows;
 };
 const DwConvF32Kernel& dwconv_f32_kernel(Isa isa);
 
@@ -59,7 +61,6 @@ struct ConvF32Weights {
   const DwConvF32Kernel* depthwise = nullptr;  // direct_depthwise() shapes
   std::vector<float> data;  // packed A of each group (group_stride apart), or the taps [C][kh*kw]
   int64_t group_stride = 0;
-  std::vector<int64_t> b_offsets;  // implicit GEMM: where each row of B starts (conv_f32_implicit)
 
   size_t bytes() const { return data.size() * sizeof(float); }
 };
@@ -80,16 +81,19 @@ namespace ref {
 // The oracle: a direct convolution loop in double precision, then the epilogue.
 void conv_f32_naive(const ConvF32Shape& shape, const float* x, const float* w, float* y,
                     const ConvF32Epilogue& epilogue);
-void dwconv_f32_row(int64_t taps, const float* const* inputs, const float* weights,
-                    int64_t width, float* out, const TileEpilogue* epilogue);
+void dwconv_f32_rows(int64_t taps, const float* const* inputs, int64_t input_pitch,
+                     const float* weights, int64_t width, int64_t rows, float* out,
+                     const TileEpilogue* epilogue);
 }  // namespace ref
 namespace avx2 {
-void dwconv_f32_row(int64_t taps, const float* const* inputs, const float* weights,
-                    int64_t width, float* out, const TileEpilogue* epilogue);
+void dwconv_f32_rows(int64_t taps, const float* const* inputs, int64_t input_pitch,
+                     const float* weights, int64_t width, int64_t rows, float* out,
+                     const TileEpilogue* epilogue);
 }  // namespace avx2
 namespace avx512 {
-void dwconv_f32_row(int64_t taps, const float* const* inputs, const float* weights,
-                    int64_t width, float* out, const TileEpilogue* epilogue);
+void dwconv_f32_rows(int64_t taps, const float* const* inputs, int64_t input_pitch,
+                     const float* weights, int64_t width, int64_t rows, float* out,
+                     const TileEpilogue* epilogue);
 }  // namespace avx512
 
 }  // namespace nibble::kernels

@@ -51,6 +51,9 @@ struct PackedQWeights {
   Isa isa = Isa::Ref;             // ISA of the kernel the panels are laid out for
   std::string kernel;             // kind, register tile and ISA, e.g. "w4a8 8x48 avx512vnni"
   int32_t max_abs = 0;            // largest |w| (bounds the int16 activation range of A16I16)
+  // Convolution weights of mode A8 (pack_qconv_weights) are laid out for reading the input
+  // directly: K runs over (channel quad, tap, channel in quad). 0 for GEMM weights.
+  int64_t conv_taps = 0;
   std::vector<float> scales;      // one per row
   std::vector<int32_t> row_sums;  // sum over k of w[m][k]
   AlignedBuffer<uint8_t> data;    // weights in the kernel's panel layout, at `bits` bits each
@@ -66,6 +69,15 @@ struct PackedQWeights {
 PackedQWeights pack_qweights(QuantMode mode, int bits, int64_t rows, int64_t depth,
                              const int8_t* w, int64_t w_row_stride, const float* scales,
                              bool per_channel, Isa isa = active_isa());
+
+// Packs the weights of a 2-D (or 1-D) convolution, W[out_channels][in_channels][taps] with taps
+// the kernel's kh * kw, like pack_qweights. Mode A8 then reads the image directly — a padded,
+// channel-interleaved copy made once per call instead of an im2col block per column block — so
+// these weights only take convolution sources with the same tap count and a 2-D geometry; the
+// other modes get the GEMM layout.
+PackedQWeights pack_qconv_weights(QuantMode mode, int bits, int64_t out_channels,
+                                  int64_t in_channels, int64_t taps, const int8_t* w,
+                                  const float* scales, bool per_channel, Isa isa = active_isa());
 
 // Element types of activations and outputs.
 enum class QType : uint8_t { U8, S8, F32, I32 };

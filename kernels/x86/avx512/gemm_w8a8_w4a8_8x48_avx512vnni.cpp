@@ -1,6 +1,6 @@
 // W8A8 and W4A8 tile, AVX512-VNNI: uint8 activations x int8 weights with vpdpbusd, 8 x 48.
 //
-//   B strip:  [k/4][48 columns][4] uint8 — one zmm per 16 columns and 4 depths
+//   B:        per K quad, 48 columns x 4 uint8 at Tile::b_offsets[q] — one zmm per 16 columns
 //   A panel:  [k/4][8 rows][4] int8 — 4 depths of a row are one broadcast dword
 //   C tile:   8 rows x 3 zmm of int32 (24 accumulators)
 // vpdpbusd adds the four uint8 x int8 products of each dword lane straight into int32, so there
@@ -17,8 +17,9 @@ void tile_a8_8x48_vnni(const Tile& t, const TileEpilogue& ep) {
   __m512i acc[MR][NV];
   start_int_tile(acc, t);
   const int32_t* a = static_cast<const int32_t*>(t.a);
-  const __m512i* b = static_cast<const __m512i*>(t.b);
+  const uint8_t* b_base = static_cast<const uint8_t*>(t.b);
   for (int64_t q = 0; q < t.k_units; ++q) {
+    const __m512i* b = reinterpret_cast<const __m512i*>(b_base + t.b_offsets[q]);
     const __m512i b0 = _mm512_loadu_si512(b + 0);
     const __m512i b1 = _mm512_loadu_si512(b + 1);
     const __m512i b2 = _mm512_loadu_si512(b + 2);
@@ -30,7 +31,6 @@ void tile_a8_8x48_vnni(const Tile& t, const TileEpilogue& ep) {
       acc[r][2] = _mm512_dpbusd_epi32(acc[r][2], b2, w);
     }
     a += MR;
-    b += NV;
   }
   finish_int_tile(acc, t, ep);
 }
