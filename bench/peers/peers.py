@@ -276,9 +276,9 @@ def main():
     ap.add_argument("--runs", type=int, default=2, help="timed runs per turn (default 2)")
     ap.add_argument("--warmup", type=int, default=2, help="untimed runs after loading (default 2)")
     ap.add_argument("--seed", type=int, default=0, help="seed of the input (default 0)")
-    ap.add_argument("--pause", type=float, default=0.5,
+    ap.add_argument("--pause", type=float, default=0.1,
                     help="idle seconds before each turn, so the previous engine's spinning "
-                         "threads are asleep (default 0.5)")
+                         "threads are asleep (default 0.1)")
     ap.add_argument("--engines", nargs="+", choices=ENGINES, default=ENGINES)
     ap.add_argument("--base", action="append", default=[], metavar="LABEL=FP32_LABEL",
                     help="FP32 model a quantized model's speed-up is measured against")

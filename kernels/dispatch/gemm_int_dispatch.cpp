@@ -8,6 +8,10 @@
 #include <string>
 #include <vector>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include "kernels/dispatch/gemm_int_kernels.h"
 #include "kernels/dispatch/gemm_int_pack_b.h"
 #include "kernels/gemm_int.h"
@@ -20,6 +24,7 @@ namespace {
 
 constexpr int64_t kL2Budget = 320 * 1024;  // bytes of packed B per block (L2 is >= 512 KiB)
 constexpr int64_t kMaxA8Depth = 65536;     // |sum| <= K * 128 * 255 must fit int32
+constexpr int64_t kBandBytes = 384 * 1024;  // a convolution's input copy per band of rows
 
 int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 
@@ -124,17 +129,32 @@ Int16Quantization int16_quantization(int64_t depth, int32_t weight_max_abs, floa
 
 float qgemm_abs_max(const float* x, int64_t count) {
   float m = 0.0f;
-  for (int64_t i = 0; i < count; ++i) m = std::max(m, std::fabs(x[i]));
+  int64_t i = 0;
+#if defined(__SSE2__)
+  // Four independent maxima of |x| (the sign bit cleared).
+  const __m128 magnitude = _mm_castsi128_ps(_mm_set1_epi32(0x7FFFFFFF));
+  __m128 m0 = _mm_setzero_ps(), m1 = m0, m2 = m0, m3 = m0;
+  for (; i + 16 <= count; i += 16) {
+    m0 = _mm_max_ps(m0, _mm_and_ps(_mm_loadu_ps(x + i), magnitude));
+    m1 = _mm_max_ps(m1, _mm_and_ps(_mm_loadu_ps(x + i + 4), magnitude));
+    m2 = _mm_max_ps(m2, _mm_and_ps(_mm_loadu_ps(x + i + 8), magnitude));
+    m3 = _mm_max_ps(m3, _mm_and_ps(_mm_loadu_ps(x + i + 12), magnitude));
+  }
+  alignas(16) float lanes[4];
+  _mm_store_ps(lanes, _mm_max_ps(_mm_max_ps(m0, m1), _mm_max_ps(m2, m3)));
+  m = std::max(std::max(lanes[0], lanes[1]), std::max(lanes[2], lanes[3]));
+#endif
+  for (; i < count; ++i) m = std::max(m, std::fabs(x[i]));
   return m;
 }
 
 namespace {
 
-// K as the kernels see it: mode A8 convolution weights run over (channel quad, tap, channel),
-// with the channels padded to a multiple of 4.
-int64_t packed_depth(const PackedQWeights& w) {
+// K as the kernels see it: convolution weights run over (channel group, tap, channel), groups
+// of k_unit channels (the channels padded to a multiple of it).
+int64_t packed_depth(const PackedQWeights& w, int64_t k_unit) {
   if (w.conv_taps == 0) return w.depth;
-  return round_up(w.depth / w.conv_taps, 4) * w.conv_taps;
+  return round_up(w.depth / w.conv_taps, k_unit) * w.conv_taps;
 }
 
 PackedQWeights pack_impl(QuantMode mode, int bits, int64_t rows, int64_t depth, const int8_t* w,
@@ -176,7 +196,7 @@ PackedQWeights pack_impl(QuantMode mode, int bits, int64_t rows, int64_t depth, 
     }
   }
 
-  p.conv_taps = mode == QuantMode::A8 ? conv_taps : 0;
+  p.conv_taps = conv_taps;
   const qd::KernelSet* ks = find_kernel_set(mode, bits, isa);
   if (ks == nullptr) {
     // Reference layout: rows of `depth` values (64-value nibble runs at 4 bits), row-major.
@@ -193,7 +213,7 @@ PackedQWeights pack_impl(QuantMode mode, int bits, int64_t rows, int64_t depth, 
   }
   p.isa = ks->isa;
   p.kernel = ks->name;
-  const int64_t mr = ks->mr, ku = ks->k_unit, k_store = round_up(packed_depth(p), 64);
+  const int64_t mr = ks->mr, ku = ks->k_unit, k_store = round_up(packed_depth(p, ku), 64);
   const int64_t panels = (rows + mr - 1) / mr;
   p.data.resize(size_t(panels * mr * k_store * bits / 8));
   for (int64_t m = 0; m < rows; ++m) {
@@ -202,7 +222,7 @@ PackedQWeights pack_impl(QuantMode mode, int bits, int64_t rows, int64_t depth, 
       int64_t kp = k;
       if (p.conv_taps > 0) {
         const int64_t c = k / p.conv_taps, t = k % p.conv_taps;
-        kp = (c / 4) * 4 * p.conv_taps + t * 4 + c % 4;
+        kp = (c / ku) * ku * p.conv_taps + t * ku + c % ku;
       }
       const int64_t i = panel * mr * k_store + (kp / ku) * mr * ku + r * ku + kp % ku;
       put_value(p.data.data(), bits, i, w[m * w_row_stride + k]);
@@ -287,38 +307,64 @@ class TileWriter {
   uint8_t* tile_;
 };
 
-// Mode A8 convolution with weights from pack_qconv_weights: B read in place from a channel-quad
-// copy of the input (gemm_int_pack_b.h), full depth per tile.
+// A convolution with weights from pack_qconv_weights: B read in place from a copy of the input
+// (ConvImage), made for one band of output rows at a time so that it stays in L2 while the tiles
+// read it. Within a band, blocked like the packed path: for each block of columns and K, every
+// weight panel slice is prepared once and swept over the block's strips.
 void run_direct_conv(const PackedQWeights& w, const qd::KernelSet& ks, const QSource& b,
-                     int64_t n_begin, int64_t n_end, const qd::TileEpilogue& te,
-                     const QOutput& out, Scratch& s) {
-  const qd::ConvQuadImage image(b, n_begin, n_end, ks.nr);
-  const int64_t mr = ks.mr, nr = ks.nr, depth = packed_depth(w), k_store = round_up(depth, 64);
-  const int64_t panels = (w.rows + mr - 1) / mr;
-  // Columns per block: the prepared panels are reused over this many columns, whose image rows
-  // stay in L2 across the panels.
-  const int64_t nc = 8 * 48;
-  uint8_t* a_prepared = s.a_prepared.ensure(size_t(mr * k_store) * qd::panel_value_bytes(ks.panel));
-  const TileWriter writer(out, image.grid(), mr, nr, s);
-  for (int64_t v0 = image.v_begin(); v0 < image.v_end(); v0 += nc) {
-    const int64_t ncb = std::min(nc, image.v_end() - v0);
-    for (int64_t p = 0; p < panels; ++p) {
-      ks.prepare_a(w.data.data() + size_t(p * mr * k_store * w.bits / 8), w.bits, mr * k_store,
-                   a_prepared);
-      for (int64_t j0 = 0; j0 < ncb; j0 += nr) {
-        qd::Tile t;
-        t.k_units = image.k_quads();
-        t.a = a_prepared;
-        t.b = image.column(v0 + j0);
-        t.b_offsets = image.quad_offsets();
-        t.row0 = p * mr;
-        t.rows = static_cast<int>(std::min(mr, w.rows - t.row0));
-        t.cols = static_cast<int>(std::min(nr, ncb - j0));
-        writer.target(t, v0 + j0);
-        ks.tile(t, te);
-        writer.finish(t, v0 + j0);
+                     const Int16Quantization& q16, int64_t n_begin, int64_t n_end,
+                     const qd::TileEpilogue& te, const QOutput& out, Scratch& s) {
+  const ref::ConvGeometry& g = *b.conv;
+  const int64_t mr = ks.mr, nr = ks.nr, ku = ks.k_unit, depth = packed_depth(w, ku);
+  const int64_t k_store = round_up(depth, 64), panels = (w.rows + mr - 1) / mr;
+  const int64_t kc = std::min(ks.kc, depth), nc = 8 * nr;
+  // Output rows per band: the band's copy (phases x channel groups x rows x grid width pixels)
+  // within kBandBytes, but at least a column block, over which the weight panels are reused.
+  const int64_t out_w = g.out[2];
+  const int64_t row_bytes = g.stride[1] * g.stride[2] * ((g.channels + ku - 1) / ku) * 4 *
+                            (out_w + (g.kernel[2] - 1) * g.dilation[2] / g.stride[2]);
+  const int64_t reach = (g.kernel[1] - 1) * g.dilation[1] / g.stride[1];
+  const int64_t band_rows =
+      std::max<int64_t>(kBandBytes / row_bytes - reach, (nc + out_w - 1) / out_w);
+  // Packed int8 panels are the int8 operand as they are.
+  const bool prepare = !(ks.panel == qd::PanelType::S8 && w.bits == 8);
+  uint8_t* a_prepared =
+      prepare ? s.a_prepared.ensure(size_t(mr * round_up(kc, 64)) * qd::panel_value_bytes(ks.panel))
+              : nullptr;
+  uint8_t* partial = depth > kc ? s.partial.ensure(size_t(panels * mr * nc) * 4) : nullptr;
+  for (int64_t band_begin = n_begin; band_begin < n_end;) {
+    const int64_t band_end = std::min(n_end, (band_begin / out_w + band_rows) * out_w);
+    const qd::ConvImage image(b, w.mode, q16, band_begin, band_end, nr);
+    const TileWriter writer(out, image.grid(), mr, nr, s);
+    for (int64_t v0 = image.v_begin(); v0 < image.v_end(); v0 += nc) {
+      const int64_t v1 = std::min(v0 + nc, image.v_end());
+      for (int64_t k0 = 0; k0 < depth; k0 += kc) {
+        const int64_t kb = std::min(kc, depth - k0);
+        for (int64_t p = 0; p < panels; ++p) {
+          const uint8_t* panel =
+              w.data.data() + size_t((p * mr * k_store + k0 * mr) * w.bits / 8);
+          if (prepare) ks.prepare_a(panel, w.bits, mr * round_up(kb, 64), a_prepared);
+          for (int64_t v = v0; v < v1; v += nr) {
+            qd::Tile t;
+            t.k_units = kb / ku;
+            t.a = prepare ? a_prepared : panel;
+            t.b = image.column(v);
+            t.b_offsets = image.unit_offsets() + k0 / ku;
+            t.row0 = p * mr;
+            t.rows = static_cast<int>(std::min(mr, w.rows - t.row0));
+            t.cols = static_cast<int>(std::min(nr, v1 - v));
+            t.partial = partial ? partial + size_t(t.row0 * nc + (v - v0)) * 4 : nullptr;
+            t.partial_ld = nc;
+            t.first = k0 == 0;
+            t.last = k0 + kb == depth;
+            writer.target(t, v);
+            ks.tile(t, te);
+            if (t.last) writer.finish(t, v);
+          }
+        }
       }
     }
+    band_begin = band_end;
   }
 }
 
@@ -352,7 +398,7 @@ void qgemm(const PackedQWeights& w, const QSource& b, int64_t n, int64_t n_begin
     n = b.conv->out_size();
   }
   if (w.conv_taps > 0 && (b.conv == nullptr || b.conv->kernel_size() != w.conv_taps ||
-                          !qd::ConvQuadImage::supports(*b.conv))) {
+                          !qd::ConvImage::supports(*b.conv))) {
     invalid("weights packed for a 2-D convolution of " + std::to_string(w.conv_taps) +
             " taps need a source of that geometry");
   }
@@ -403,12 +449,12 @@ void qgemm(const PackedQWeights& w, const QSource& b, int64_t n, int64_t n_begin
     te.q_hi = (is_unsigned ? 255.0f : 127.0f) - static_cast<float>(out.zero_point);
   }
   if (w.conv_taps > 0) {
-    run_direct_conv(w, ks, b, n_begin, n_end, te, out, s);
+    run_direct_conv(w, ks, b, q16, n_begin, n_end, te, out, s);
     return;
   }
 
-  // Blocking over B's column space (gemm_int_pack_b.h), GotoBLAS order (gemm_int_kernels.h).
-  qd::BReader reader(b, n_begin, n_end);
+  // Packed B blocks, GotoBLAS order (gemm_int_kernels.h).
+  qd::BReader reader(b);
   const int64_t mr = ks.mr, nr = ks.nr, ku = ks.k_unit;
   const int64_t b_bytes = ks.mode == QuantMode::A8 ? 1 : ks.mode == QuantMode::A16 ? 4 : 2;
   const int64_t kc = std::min(ks.kc, round_up(K, ku));
@@ -418,15 +464,16 @@ void qgemm(const PackedQWeights& w, const QSource& b, int64_t n, int64_t n_begin
   uint8_t* b_packed = s.b_packed.ensure(size_t(nc * round_up(kc, ku) * b_bytes));
   uint8_t* a_prepared = s.a_prepared.ensure(size_t(mr * round_up(kc, 64)) * a_bytes);
   uint8_t* partial = K > kc ? s.partial.ensure(size_t(panels * mr * nc) * 4) : nullptr;
-  // Packed strips hold their K quads one after another.
-  s.strip_offsets.resize(size_t(kc / 4 + 1));
-  for (size_t q = 0; q < s.strip_offsets.size(); ++q) {
-    s.strip_offsets[q] = static_cast<int32_t>(q * size_t(nr) * 4);
+  // Packed strips hold their K units (4 bytes per column in every mode) one after another.
+  s.strip_offsets.resize(size_t(kc / ku));
+  for (size_t u = 0; u < s.strip_offsets.size(); ++u) {
+    s.strip_offsets[u] = static_cast<int32_t>(u * size_t(nr) * 4);
   }
-  const TileWriter writer(out, reader.grid(), mr, nr, s);
+  const qd::ColumnGrid columns;  // B's own
+  const TileWriter writer(out, columns, mr, nr, s);
 
-  for (int64_t v0 = reader.v_begin(); v0 < reader.v_end(); v0 += nc) {
-    const int64_t ncb = std::min(nc, reader.v_end() - v0);
+  for (int64_t v0 = n_begin; v0 < n_end; v0 += nc) {
+    const int64_t ncb = std::min(nc, n_end - v0);
     for (int64_t k0 = 0; k0 < K; k0 += kc) {
       const int64_t kb = std::min(kc, K - k0), kb_pad = round_up(kb, ku);
       reader.pack(ks, q16, k0, kb, v0, ncb, b_packed);

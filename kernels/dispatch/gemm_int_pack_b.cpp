@@ -18,13 +18,12 @@ namespace nibble::kernels::qgemm_detail {
 namespace {
 
 struct PackScratch {
-  AlignedBuffer<uint8_t> padded;    // implicit convolution: padded image rows
   AlignedBuffer<uint8_t> gathered;  // other strided sources: [kb][ncb] copies of B rows
   AlignedBuffer<uint8_t> zero_row;  // stands in for rows past a block's depth
-  AlignedBuffer<uint8_t> quad_image;  // ConvQuadImage
-  AlignedBuffer<uint8_t> quad_rows;   // its four channel rows being interleaved
+  AlignedBuffer<uint8_t> conv_image;  // ConvImage
+  AlignedBuffer<uint8_t> conv_rows;   // a row of padding and strided samples for it
   std::vector<const uint8_t*> rows, strip_rows;
-  std::vector<int32_t> quad_offsets;
+  std::vector<int32_t> unit_offsets;
 };
 
 PackScratch& scratch() {
@@ -36,12 +35,6 @@ size_t type_bytes(QType t) { return t == QType::U8 || t == QType::S8 ? 1 : 4; }
 
 int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
 int64_t ceil_div(int64_t a, int64_t b) { return -floor_div(-a, b); }
-
-// A stride-1 2-D convolution that is not the identity im2col (that one is read directly).
-bool implicit_conv(const ref::ConvGeometry& g) {
-  return !g.is_pointwise() && g.in[0] == 1 && g.out[0] == 1 && g.kernel[0] == 1 &&
-         g.stride[1] == 1 && g.stride[2] == 1;
-}
 
 // Fills `count` elements with the padding value (the zero point of integer sources, else 0).
 void fill_pad(uint8_t* dst, int64_t count, const QSource& b) {
@@ -181,81 +174,29 @@ void copy_f32(const float* const* rows, int64_t depth, int64_t cols, int64_t nr,
 
 }  // namespace
 
-BReader::BReader(const QSource& b, int64_t n_begin, int64_t n_end)
-    : b_(b), elem_bytes_(type_bytes(b.type)), rows_(scratch().rows) {
-  v_begin_ = n_begin;
-  v_end_ = n_end;
-  if (b.conv == nullptr || !implicit_conv(*b.conv)) return;
-  const ref::ConvGeometry& g = *b.conv;
-  implicit_ = true;
-  const int64_t out_w = g.out[2];
-  const int64_t span_h = (g.kernel[1] - 1) * g.dilation[1] + 1;
-  const int64_t span_w = (g.kernel[2] - 1) * g.dilation[2] + 1;
-  const int64_t wp = out_w + span_w - 1;
-  grid_ = ColumnGrid{wp, out_w};
-  const int64_t oh_first = n_begin / out_w, oh_last = (n_end - 1) / out_w;
-  v_begin_ = oh_first * wp + n_begin % out_w;
-  v_end_ = oh_last * wp + (n_end - 1) % out_w + 1;
-  first_row_ = oh_first;
-  rows_held_ = oh_last - oh_first + span_h;
-  // Padded rows [first_row_, first_row_ + rows_held_) of every channel: the last grid column of
-  // the last row plus the largest tap offset ends exactly at the end of a channel's copy.
-  const size_t eb = elem_bytes_;
-  uint8_t* dst = scratch().padded.ensure(size_t(g.channels * rows_held_ * wp) * eb);
-  const uint8_t* image = static_cast<const uint8_t*>(b.data);
-  const int64_t in_w = g.in[2], pad_w = g.pad[2];
-  // Input columns [iw_lo, iw_hi) land in the grid at iw + pad_w.
-  const int64_t iw_lo = std::max<int64_t>(0, -pad_w), iw_hi = std::min(in_w, wp - pad_w);
-  for (int64_t c = 0; c < g.channels; ++c) {
-    for (int64_t pr = 0; pr < rows_held_; ++pr) {
-      uint8_t* row = dst + size_t((c * rows_held_ + pr) * wp) * eb;
-      const int64_t ih = first_row_ + pr - g.pad[1];
-      if (ih < 0 || ih >= g.in[1] || iw_lo >= iw_hi) {
-        fill_pad(row, wp, b);
-        continue;
-      }
-      const int64_t lo = iw_lo + pad_w, hi = iw_hi + pad_w;
-      fill_pad(row, lo, b);
-      std::memcpy(row + size_t(lo) * eb, image + size_t((c * g.in[1] + ih) * in_w + iw_lo) * eb,
-                  size_t(hi - lo) * eb);
-      fill_pad(row + size_t(hi) * eb, wp - hi, b);
-    }
-  }
-  padded_ = dst;
-}
+BReader::BReader(const QSource& b)
+    : b_(b), elem_bytes_(type_bytes(b.type)), rows_(scratch().rows) {}
 
-void BReader::locate_rows(int64_t k0, int64_t kb, int64_t v0, int64_t ncb) {
+void BReader::locate_rows(int64_t k0, int64_t kb, int64_t n0, int64_t ncb) {
   const size_t eb = elem_bytes_;
   rows_.resize(size_t(kb));
   const uint8_t* base = static_cast<const uint8_t*>(b_.data);
-  if (implicit_) {
-    const ref::ConvGeometry& g = *b_.conv;
-    const int64_t taps = g.kernel_size(), wp = grid_.wg;
-    for (int64_t r = 0; r < kb; ++r) {
-      const int64_t k = k0 + r, c = k / taps, t = k % taps;
-      const int64_t t1 = t / g.kernel[2], t2 = t % g.kernel[2];
-      const int64_t offset =
-          (c * rows_held_ + t1 * g.dilation[1]) * wp + t2 * g.dilation[2] + v0 - first_row_ * wp;
-      rows_[size_t(r)] = padded_ + size_t(offset) * eb;
-    }
-    return;
-  }
   const bool pointwise = b_.conv != nullptr && b_.conv->is_pointwise();
   if ((b_.conv == nullptr && b_.col_stride == 1) || pointwise) {
     const int64_t row_stride = pointwise ? b_.conv->in_size() : b_.row_stride;
     for (int64_t r = 0; r < kb; ++r) {
-      rows_[size_t(r)] = base + size_t((k0 + r) * row_stride + v0) * eb;
+      rows_[size_t(r)] = base + size_t((k0 + r) * row_stride + n0) * eb;
     }
     return;
   }
   uint8_t* dst = scratch().gathered.ensure(size_t(kb * ncb) * eb);
   if (b_.conv != nullptr) {
-    gather_im2col(b_, eb, k0, kb, v0, ncb, dst);
+    gather_im2col(b_, eb, k0, kb, n0, ncb, dst);
   } else {
     for (int64_t r = 0; r < kb; ++r) {
       for (int64_t j = 0; j < ncb; ++j) {
         std::memcpy(dst + size_t(r * ncb + j) * eb,
-                    base + size_t((k0 + r) * b_.row_stride + (v0 + j) * b_.col_stride) * eb, eb);
+                    base + size_t((k0 + r) * b_.row_stride + (n0 + j) * b_.col_stride) * eb, eb);
       }
     }
   }
@@ -263,8 +204,8 @@ void BReader::locate_rows(int64_t k0, int64_t kb, int64_t v0, int64_t ncb) {
 }
 
 void BReader::pack(const KernelSet& ks, const Int16Quantization& q16, int64_t k0, int64_t kb,
-                   int64_t v0, int64_t ncb, uint8_t* packed) {
-  locate_rows(k0, kb, v0, ncb);
+                   int64_t n0, int64_t ncb, uint8_t* packed) {
+  locate_rows(k0, kb, n0, ncb);
   const int64_t ku = ks.k_unit, kb_pad = (kb + ku - 1) / ku * ku, nr = ks.nr;
   const size_t eb = elem_bytes_;
   // Rows past the block's depth read zeros (only the first `cols` of them).
@@ -298,13 +239,14 @@ void BReader::pack(const KernelSet& ks, const Int16Quantization& q16, int64_t k0
 
 namespace {
 
-// out[j] = src[2 j] for j in [0, len); `available` bytes are readable from src.
-void take_even_bytes(const uint8_t* src, int64_t len, int64_t available, uint8_t* out) {
+// out[j] = src[2 j] for j in [0, len); `available` elements are readable from src.
+void take_even(const uint8_t* src, int64_t len, int64_t available, uint8_t* out) {
   int64_t j = 0;
 #if defined(__SSE2__)
   const __m128i low = _mm_set1_epi16(0x00FF);
   for (; j + 16 <= len && 2 * j + 32 <= available; j += 16) {
-    const __m128i a = _mm_and_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + 2 * j)), low);
+    const __m128i a =
+        _mm_and_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + 2 * j)), low);
     const __m128i b =
         _mm_and_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + 2 * j + 16)), low);
     _mm_storeu_si128(reinterpret_cast<__m128i*>(out + j), _mm_packus_epi16(a, b));
@@ -313,10 +255,43 @@ void take_even_bytes(const uint8_t* src, int64_t len, int64_t available, uint8_t
   for (; j < len; ++j) out[j] = src[2 * j];
 }
 
+void take_even(const float* src, int64_t len, int64_t available, float* out) {
+  int64_t j = 0;
+#if defined(__SSE2__)
+  for (; j + 4 <= len && 2 * j + 8 <= available; j += 4) {
+    const __m128 a = _mm_loadu_ps(src + 2 * j), b = _mm_loadu_ps(src + 2 * j + 4);
+    _mm_storeu_ps(out + j, _mm_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0)));
+  }
+#endif
+  for (; j < len; ++j) out[j] = src[2 * j];
+}
+
+// Copies one phase row of `lanes` channels (element type T) into pixels: samples j in
+// [0, len) of each channel row, at input columns first + j * stride.
+template <typename T>
+void sample_rows(const T* const* rows, int lanes, int64_t first, int64_t len, int64_t stride,
+                 int64_t in_w, T* scratch, const T** sampled) {
+  for (int c = 0; c < lanes; ++c) {
+    const T* src = rows[c] + first;
+    if (stride == 1) {
+      sampled[c] = src;
+      continue;
+    }
+    T* out = scratch + c * len;
+    if (stride == 2) {
+      take_even(src, len, in_w - first, out);
+    } else {
+      for (int64_t j = 0; j < len; ++j) out[j] = src[j * stride];
+    }
+    sampled[c] = out;
+  }
+}
+
 }  // namespace
 
-ConvQuadImage::ConvQuadImage(const QSource& b, int64_t n_begin, int64_t n_end, int64_t nr)
-    : offsets_(scratch().quad_offsets) {
+ConvImage::ConvImage(const QSource& b, QuantMode mode, const Int16Quantization& q16,
+                     int64_t n_begin, int64_t n_end, int64_t nr)
+    : offsets_(scratch().unit_offsets) {
   const ref::ConvGeometry& g = *b.conv;
   const int64_t s1 = g.stride[1], s2 = g.stride[2], d1 = g.dilation[1], d2 = g.dilation[2];
   const int64_t k1 = g.kernel[1], k2 = g.kernel[2], in_h = g.in[1], in_w = g.in[2];
@@ -326,68 +301,112 @@ ConvQuadImage::ConvQuadImage(const QSource& b, int64_t n_begin, int64_t n_end, i
   v_origin_ = oh_first * wg;
   v_begin_ = v_origin_ + n_begin % out_w;
   v_end_ = oh_last * wg + (n_end - 1) % out_w + 1;
+  const int lanes = mode == QuantMode::A8 ? 4 : mode == QuantMode::A16I16 ? 2 : 1;
   const int64_t rows = oh_last - oh_first + 1 + (k1 - 1) * d1 / s1;
-  const int64_t quads = (g.channels + 3) / 4, plane = rows * wg;
-  // Dwords: s1 * s2 phases of `quads` planes, then room for the last tile's reads.
-  const int64_t dwords = s1 * s2 * quads * plane + nr;
-  if (dwords * 4 > std::numeric_limits<int32_t>::max()) {
+  const int64_t groups = (g.channels + lanes - 1) / lanes, plane = rows * wg;
+  // Pixels: s1 * s2 phases of `groups` planes, then room for the last tile's reads.
+  const int64_t pixels = s1 * s2 * groups * plane + nr;
+  if (pixels * 4 > std::numeric_limits<int32_t>::max()) {
     throw Error(ErrorKind::Unsupported, "qgemm: convolution input of " +
-                                            std::to_string(dwords * 4) +
+                                            std::to_string(pixels * 4) +
                                             " bytes after padding exceeds 2 GiB");
   }
   PackScratch& s = scratch();
-  uint8_t* image = s.quad_image.ensure(size_t(dwords * 4));
-  uint8_t* channel_rows = s.quad_rows.ensure(size_t(4 * wg));
-  const uint8_t* input = static_cast<const uint8_t*>(b.data);
-  const uint8_t pad = static_cast<uint8_t>(b.zero_point);
+  uint8_t* image = s.conv_image.ensure(size_t(pixels * 4));
+  const size_t eb = type_bytes(b.type);
   const uint8_t flip = b.type == QType::S8 ? 0x80 : 0;
+  // A padding pixel as the kernels read it (uint8 zero points, int16 or float zeros), and an
+  // input row of padding for the channels past the last.
+  const uint32_t pad_pixel =
+      mode == QuantMode::A8 ? 0x01010101u * static_cast<uint8_t>(b.zero_point ^ flip) : 0;
+  auto fill = [pad_pixel](uint8_t* dst, int64_t count) {
+    std::fill_n(reinterpret_cast<uint32_t*>(dst), count, pad_pixel);
+  };
+  uint8_t* pad_row = s.conv_rows.ensure(size_t(in_w + lanes * wg) * eb);
+  if (mode == QuantMode::A8) {
+    std::memset(pad_row, static_cast<uint8_t>(b.zero_point), size_t(in_w));
+  } else {
+    std::fill_n(reinterpret_cast<float*>(pad_row), in_w, 0.0f);
+  }
+  uint8_t* samples = pad_row + size_t(in_w) * eb;  // strided phases: each channel's samples
+  const uint8_t* input = static_cast<const uint8_t*>(b.data);
+  auto channel_row = [&](int64_t c, int64_t ih) {
+    return c < g.channels ? input + size_t((c * in_h + ih) * in_w) * eb : pad_row;
+  };
+  // `len` pixels of one group from its channels' rows (element pointers at the first sample).
+  auto write_pixels = [&](const uint8_t* const* from, int64_t len, uint8_t* dst) {
+    switch (mode) {
+      case QuantMode::A8: interleave_u8(from, 1, len, len, flip, dst); break;
+      case QuantMode::A16I16:
+        interleave_s16(reinterpret_cast<const float* const*>(from), 1, len, len, q16,
+                       reinterpret_cast<int16_t*>(dst));
+        break;
+      case QuantMode::A16: std::memcpy(dst, from[0], size_t(len) * 4); break;
+    }
+  };
+  const uint8_t* rows_of[4];
+  const uint8_t* sampled[4];
   for (int64_t a = 0; a < s1; ++a) {
     for (int64_t bp = 0; bp < s2; ++bp) {
       // Phase columns j read input column j * s2 + bp - pad, inside the row for j in [lo, hi).
       const int64_t lo = std::clamp<int64_t>(ceil_div(g.pad[2] - bp, s2), 0, wg);
       const int64_t hi = std::clamp<int64_t>(ceil_div(in_w + g.pad[2] - bp, s2), lo, wg);
-      for (int64_t q = 0; q < quads; ++q) {
+      const int64_t first = lo * s2 + bp - g.pad[2];  // input column of phase column lo
+      for (int64_t q = 0; q < groups; ++q) {
+        uint8_t* plane_dst = image + ((a * s2 + bp) * groups + q) * plane * 4;
+        if (s1 == 1 && s2 == 1 && g.pad[1] == 0 && lo == 0 && hi == wg && wg == in_w) {
+          // Unpadded rows that follow each other in the input: one run for the whole plane.
+          for (int c = 0; c < lanes; ++c) rows_of[c] = channel_row(lanes * q + c, oh_first);
+          write_pixels(rows_of, plane, plane_dst);
+          continue;
+        }
         for (int64_t i = 0; i < rows; ++i) {
+          uint8_t* dst = plane_dst + i * wg * 4;
           const int64_t ih = (oh_first + i) * s1 + a - g.pad[1];
-          const uint8_t* lanes[4];
-          for (int64_t cc = 0; cc < 4; ++cc) {
-            uint8_t* row = channel_rows + cc * wg;
-            lanes[cc] = row;
-            const int64_t c = 4 * q + cc;
-            if (c >= g.channels || ih < 0 || ih >= in_h || lo == hi) {
-              std::memset(row, pad, size_t(wg));
-              continue;
-            }
-            std::memset(row, pad, size_t(lo));
-            const int64_t first = lo * s2 + bp - g.pad[2];
-            const uint8_t* src = input + (c * in_h + ih) * in_w + first;
-            if (s2 == 1) {
-              std::memcpy(row + lo, src, size_t(hi - lo));
-            } else if (s2 == 2) {
-              take_even_bytes(src, hi - lo, in_w - first, row + lo);
-            } else {
-              for (int64_t j = lo; j < hi; ++j) row[j] = src[(j - lo) * s2];
-            }
-            std::memset(row + hi, pad, size_t(wg - hi));
+          if (ih < 0 || ih >= in_h || lo == hi) {
+            fill(dst, wg);
+            continue;
           }
-          uint8_t* dst = image + (((a * s2 + bp) * quads + q) * plane + i * wg) * 4;
-          interleave_u8(lanes, 1, wg, wg, flip, dst);
+          fill(dst, lo);
+          fill(dst + hi * 4, wg - hi);
+          for (int c = 0; c < lanes; ++c) rows_of[c] = channel_row(lanes * q + c, ih);
+          if (mode == QuantMode::A16) {
+            // One float channel per pixel: sample straight into the image.
+            const float* src = reinterpret_cast<const float*>(rows_of[0]) + first;
+            float* to = reinterpret_cast<float*>(dst) + lo;
+            if (s2 == 1) {
+              std::memcpy(to, src, size_t(hi - lo) * sizeof(float));
+            } else if (s2 == 2) {
+              take_even(src, hi - lo, in_w - first, to);
+            } else {
+              for (int64_t j = 0; j < hi - lo; ++j) to[j] = src[j * s2];
+            }
+            continue;
+          }
+          if (eb == 1) {
+            sample_rows(rows_of, lanes, first, hi - lo, s2, in_w, samples, sampled);
+          } else {
+            sample_rows(reinterpret_cast<const float* const*>(rows_of), lanes, first, hi - lo, s2,
+                        in_w, reinterpret_cast<float*>(samples),
+                        reinterpret_cast<const float**>(sampled));
+          }
+          write_pixels(sampled, hi - lo, dst + lo * 4);
         }
       }
     }
   }
-  std::memset(image + (dwords - nr) * 4, 0, size_t(nr * 4));
+  std::memset(image + (pixels - nr) * 4, 0, size_t(nr * 4));
   image_ = image;
 
-  // K quads in pack_qconv_weights order: channel quad, then tap.
+  // K units in pack_qconv_weights order: channel group, then tap.
   const int64_t taps = k1 * k2;
-  offsets_.resize(size_t(quads * taps));
-  for (int64_t q = 0; q < quads; ++q) {
+  offsets_.resize(size_t(groups * taps));
+  for (int64_t q = 0; q < groups; ++q) {
     for (int64_t t = 0; t < taps; ++t) {
       const int64_t dh = (t / k2) * d1, dw = (t % k2) * d2;
       const int64_t phase = (dh % s1) * s2 + dw % s2;
       offsets_[size_t(q * taps + t)] =
-          static_cast<int32_t>(((phase * quads + q) * plane + (dh / s1) * wg + dw / s2) * 4);
+          static_cast<int32_t>(((phase * groups + q) * plane + (dh / s1) * wg + dw / s2) * 4);
     }
   }
 }

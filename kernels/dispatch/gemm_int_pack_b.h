@@ -1,13 +1,10 @@
-// B packing for the low-bit GEMM driver: reads the activations of one qgemm call (a matrix or a
-// convolution's im2col matrix) and writes the strips of a kernel set's layout
-// (gemm_int_kernels.h), converting int8 to uint8, quantizing to int16 or copying floats.
+// How the low-bit GEMM driver reads B, the activations of one qgemm call.
 //
-// Columns are addressed in a column space v that is B's own (v = n), except for stride-1 2-D
-// convolutions, read as an implicit GEMM: over a grid of padded width wp, column
-// v = oh * wp + ow of im2col row (c, kh, kw) is element (c, oh + kh * dh, ow + kw * dw) of a
-// padded copy of the image, so every im2col row is one contiguous run and packing is a plain
-// interleave. Grid columns with ow >= out_w are computed and dropped (output_column() = -1):
-// 2-10% extra work for 80x80..20x20 maps, against gathering every row of a 3x3 im2col.
+// ConvImage: convolutions with weights from pack_qconv_weights read their input in place, as an
+// implicit GEMM on one copy of it per call (no im2col, no packing per column block).
+// BReader: everything else (matrices, and convolutions with GEMM-layout weights through im2col)
+// is packed block by block into the strips of a kernel set's layout (gemm_int_kernels.h),
+// converting int8 to uint8, quantizing to int16 or copying floats.
 #pragma once
 
 #include <algorithm>
@@ -53,32 +50,21 @@ struct ColumnGrid {
   }
 };
 
+// Columns are B's own (v = n).
 class BReader {
  public:
-  // Reads B for output columns [n_begin, n_end). For an implicit convolution this copies the
-  // padded image rows those columns need (into per-thread scratch).
-  BReader(const QSource& b, int64_t n_begin, int64_t n_end);
+  explicit BReader(const QSource& b);
 
-  int64_t v_begin() const { return v_begin_; }
-  int64_t v_end() const { return v_end_; }
-  const ColumnGrid& grid() const { return grid_; }
-
-  // Packs rows [k0, k0 + kb) x columns [v0, v0 + ncb) into ceil(ncb / nr) strips of `ks`.
+  // Packs rows [k0, k0 + kb) x columns [n0, n0 + ncb) into ceil(ncb / nr) strips of `ks`.
   void pack(const KernelSet& ks, const Int16Quantization& q16, int64_t k0, int64_t kb,
-            int64_t v0, int64_t ncb, uint8_t* packed);
+            int64_t n0, int64_t ncb, uint8_t* packed);
 
  private:
-  // Sets rows_ to kb pointers at column v0 of each row, ncb contiguous elements each.
-  void locate_rows(int64_t k0, int64_t kb, int64_t v0, int64_t ncb);
+  // Sets rows_ to kb pointers at column n0 of each row, ncb contiguous elements each.
+  void locate_rows(int64_t k0, int64_t kb, int64_t n0, int64_t ncb);
 
   const QSource& b_;
   size_t elem_bytes_;
-  bool implicit_ = false;
-  int64_t v_begin_ = 0, v_end_ = 0;
-  ColumnGrid grid_;
-  // Implicit convolution: first padded row held, rows per channel.
-  int64_t first_row_ = 0, rows_held_ = 0;
-  const uint8_t* padded_ = nullptr;
   std::vector<const uint8_t*>& rows_;
 };
 
@@ -86,17 +72,18 @@ class BReader {
 
 namespace nibble::kernels::qgemm_detail {
 
-// Mode A8 convolutions (2-D: any kernel, stride, dilation and padding) read as an implicit GEMM
-// on one copy of the input per call: padded, split into stride phases (s1 x s2 sub-images, so
-// that a strided tap becomes a shift) and with four channels interleaved per pixel — the K quads
-// of pack_qconv_weights' (channel quad, tap, channel) order. K quad (c4, kh, kw) at grid column
-// v = oh * wg + ow is the dword of phase ((kh dh) % s1, (kw dw) % s2), channel quad c4, row
-// oh + (kh dh) / s1, column ow + (kw dw) / s2, so the NR columns of every quad are one
-// contiguous load at a fixed offset (quad_offsets) and nothing is packed per column block. The
-// copy costs one pass over the input instead of an im2col (kh kw times larger) per call.
-// wg = out_w + ((kw - 1) dw) / s2 (grid columns past out_w are computed and dropped; none for
-// 1x1 kernels).
-class ConvQuadImage {
+// A convolution (2-D: any kernel, stride, dilation and padding) as an implicit GEMM on one copy
+// of its input per call: padded, split into stride phases (s1 x s2 sub-images, so that a strided
+// tap becomes a shift) and with the channels of one K unit interleaved per pixel — the (channel
+// group, tap, channel) K order of pack_qconv_weights, ku channels per group (4 uint8, 2 int16
+// quantized on the way, or 1 float: 4 bytes per pixel in every mode). K unit (group, kh, kw) at
+// grid column v = oh * wg + ow is the pixel of phase ((kh dh) % s1, (kw dw) % s2), that group,
+// row oh + (kh dh) / s1, column ow + (kw dw) / s2, so the NR columns of every K unit are one
+// contiguous run at a fixed offset (unit_offsets) that the tiles load directly. The copy is one
+// pass over the input instead of an im2col (kh kw times larger). wg = out_w + ((kw - 1) dw) / s2:
+// grid columns past out_w are computed and dropped (none for 1x1 kernels; 2 of 82 for a 3x3
+// stride-1 convolution on 80x80).
+class ConvImage {
  public:
   // 2-D convolutions (1-D ones as H = 1).
   static bool supports(const ref::ConvGeometry& g) {
@@ -104,15 +91,16 @@ class ConvQuadImage {
   }
   // Copies what output columns [n_begin, n_end) need, with room for tiles of `nr` columns to
   // read past the last one.
-  ConvQuadImage(const QSource& b, int64_t n_begin, int64_t n_end, int64_t nr);
+  ConvImage(const QSource& b, QuantMode mode, const Int16Quantization& q16, int64_t n_begin,
+            int64_t n_end, int64_t nr);
 
   int64_t v_begin() const { return v_begin_; }
   int64_t v_end() const { return v_end_; }
   const ColumnGrid& grid() const { return grid_; }
-  int64_t k_quads() const { return int64_t(offsets_.size()); }
-  // Grid column v of the image; K quad q's columns are quad_offsets()[q] bytes further.
+  int64_t k_units() const { return int64_t(offsets_.size()); }
+  // Grid column v of the image; K unit u's columns are unit_offsets()[u] bytes further.
   const uint8_t* column(int64_t v) const { return image_ + (v - v_origin_) * 4; }
-  const int32_t* quad_offsets() const { return offsets_.data(); }
+  const int32_t* unit_offsets() const { return offsets_.data(); }
 
  private:
   ColumnGrid grid_;

@@ -38,7 +38,7 @@ void ukernel(const GemmF32Tile& t) {
   float acc[MR][NR] = {};
   const float* a = t.a;
   for (int64_t k = 0; k < t.kc; ++k) {
-    const float* __restrict b = t.b + t.b_offsets[k];
+    const float* __restrict b = t.b + (t.b_offsets ? t.b_offsets[k] : k * NR);
     for (int r = 0; r < MR; ++r) {
       for (int j = 0; j < NR; ++j) acc[r][j] += a[r] * b[j];
     }

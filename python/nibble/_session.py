@@ -247,11 +247,11 @@ class InferenceSession:
         if isinstance(path_or_bytes, (bytes, bytearray, memoryview)):
             self._model_bytes = bytes(path_or_bytes)
             self._model_path = None
-            self._session = _nibble.Session.load_bytes(self._model_bytes, threads, optimize, {}, "")
+            self._session = _nibble.Session.load_bytes(self._model_bytes, threads, optimize)
         elif isinstance(path_or_bytes, (str, os.PathLike)):
             self._model_bytes = None
             self._model_path = os.fspath(path_or_bytes)
-            self._session = _nibble.Session.load(self._model_path, threads, optimize, {})
+            self._session = _nibble.Session.load(self._model_path, threads, optimize)
         else:
             raise TypeError(f"Unable to load from type '{type(path_or_bytes).__name__}': "
                             "pass a file path or the model's bytes")

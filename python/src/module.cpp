@@ -1,13 +1,13 @@
 // nibble._nibble: the C++ engine as seen from Python. The ONNX Runtime–shaped API
 // (InferenceSession, SessionOptions, NodeArg, ...) is pure Python in python/nibble/; this module
-// only loads models, describes their inputs and outputs and runs them on NumPy arrays.
+// loads models, describes their inputs and outputs, runs them on NumPy arrays, reads a model's
+// metadata, and runs the CLI's report-writing subcommands (coco, compare, bench, quantize).
 //
 // Inputs are viewed in place (no copy) when they are C-contiguous CPU arrays; outputs are handed
 // to NumPy without a copy, the array owning the engine's buffer. The GIL is released while a
 // model loads or runs, so Python threads run one session concurrently.
 #include <nanobind/nanobind.h>
 #include <nanobind/ndarray.h>
-#include <nanobind/stl/map.h>
 #include <nanobind/stl/pair.h>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
@@ -163,13 +163,11 @@ nb::dict tensor_info(const nibble::TensorInfo& info) {
   return d;
 }
 
-nibble::SessionOptions make_options(int num_threads, bool optimize,
-                                    const std::map<std::string, std::vector<int64_t>>& input_shapes) {
+nibble::SessionOptions make_options(int num_threads, bool optimize) {
   if (num_threads < 0) invalid_argument("intra_op_num_threads must be >= 0, got " + std::to_string(num_threads));
   nibble::SessionOptions options;
   options.num_threads = num_threads;
   options.optimization = optimize ? nibble::OptimizationLevel::All : nibble::OptimizationLevel::None;
-  for (const auto& [name, shape] : input_shapes) options.input_shapes[name] = shape;
   return options;
 }
 
@@ -231,25 +229,23 @@ NB_MODULE(_nibble, m) {
   nb::class_<nibble::Session>(m, "Session")
       .def_static(
           "load",
-          [](const std::string& path, int num_threads, bool optimize,
-             const std::map<std::string, std::vector<int64_t>>& input_shapes) {
-            nibble::SessionOptions options = make_options(num_threads, optimize, input_shapes);
+          [](const std::string& path, int num_threads, bool optimize) {
+            nibble::SessionOptions options = make_options(num_threads, optimize);
             nb::gil_scoped_release unlocked;
             return nibble::Session::load(path, options);
           },
-          nb::arg("path"), nb::arg("num_threads"), nb::arg("optimize"), nb::arg("input_shapes"))
+          nb::arg("path"), nb::arg("num_threads"), nb::arg("optimize"))
       .def_static(
           "load_bytes",
-          [](nb::bytes model, int num_threads, bool optimize,
-             const std::map<std::string, std::vector<int64_t>>& input_shapes, const std::string& base_dir) {
-            nibble::SessionOptions options = make_options(num_threads, optimize, input_shapes);
+          [](nb::bytes model, int num_threads, bool optimize) {
+            nibble::SessionOptions options = make_options(num_threads, optimize);
             const void* data = model.c_str();
             size_t size = model.size();
             nb::gil_scoped_release unlocked;  // `model` is immutable and held by the caller
-            return nibble::Session::load_bytes(data, size, options, base_dir);
+            // No base directory: a model given as bytes cannot refer to external data files.
+            return nibble::Session::load_bytes(data, size, options);
           },
-          nb::arg("model"), nb::arg("num_threads"), nb::arg("optimize"), nb::arg("input_shapes"),
-          nb::arg("base_dir"))
+          nb::arg("model"), nb::arg("num_threads"), nb::arg("optimize"))
       .def("inputs",
            [](const nibble::Session& s) {
              nb::list out;
@@ -262,7 +258,6 @@ NB_MODULE(_nibble, m) {
              for (const auto& info : s.outputs()) out.append(tensor_info(info));
              return out;
            })
-      .def("threads", [](const nibble::Session& s) { return s.options().num_threads; })
       .def(
           "run",
           [](const nibble::Session& s, const std::vector<std::pair<std::string, InputArray>>& feed,
@@ -278,7 +273,10 @@ NB_MODULE(_nibble, m) {
                                                              std::move(shape), array.data()));
             }
             std::vector<nibble::Tensor> outputs;
-            outputs = s.run(inputs, output_names);
+            {
+              nb::gil_scoped_release unlocked;
+              outputs = s.run(inputs, output_names);
+            }
             nb::list result;
             for (auto& t : outputs) result.append(to_numpy(std::move(t)));
             return result;

@@ -1,7 +1,14 @@
 """Shared fixtures: where the test assets are, and ONNX Runtime as the reference engine."""
 import os
+import sys
 
 import pytest
+
+try:
+    import nibble  # noqa: F401
+except ImportError as error:
+    pytest.exit(f"the nibble package is not installed in {sys.executable} ({error}): "
+                "run scripts/setup.sh, or pip install . from the repository", returncode=1)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ASSETS = os.environ.get("NIBBLE_ASSETS") or os.path.normpath(os.path.join(HERE, "..", "..", "..", "shared"))

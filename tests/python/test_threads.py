@@ -51,7 +51,10 @@ def test_run_releases_the_gil(small_model):
 
     def worker():
         started.set()
-        session.run(None, feed)
+        # Several runs, so a busy machine that is slow to schedule the main thread still lets it
+        # in while the worker is inside one of them.
+        for _ in range(10):
+            session.run(None, feed)
         done.append(True)
 
     interval = sys.getswitchinterval()

@@ -52,17 +52,20 @@ struct TileEpilogue {
 };
 
 // One micro-kernel call: an MR x NR tile of C from an A panel slice and a B strip of depth kc.
-// B need not be packed: row k of the strip is the NR floats at b + b_offsets[k] (k * NR in a
-// packed strip; a shifted run of a padded image for the convolution driver), and all NR must be
-// readable. The tile's columns that are outputs are the set bits of `outputs`; they are stored
+// Row k of the strip is the NR floats at b + k * NR (a packed strip), or, when b_offsets is not
+// null, at b + b_offsets[k] (a shifted run of a padded image, for the convolution driver); all
+// NR must be readable. The tile's columns that are outputs are the set bits of `outputs`; they are stored
 // in order, without gaps, at c[r * ldc + 0, 1, ...] (a plain tile of `cols` columns has the low
 // `cols` bits set; the convolution driver clears the bits of padding columns). The epilogue's
 // residual is read the same way.
 struct GemmF32Tile {
   int64_t kc;
   const float* a;
+  // The A panel slice the driver will use next when it differs from `a` (else `a`): the kernel
+  // fetches it into L1 while it computes, one group of MR per step of k.
+  const float* a_next;
   const float* b;
-  const int64_t* b_offsets;
+  const int64_t* b_offsets;  // null for a packed strip
   float* c;
   int64_t ldc;
   int64_t rows;       // rows of C written, <= MR

@@ -44,6 +44,35 @@ struct VectorOutputs {
   __m256i store;    // the first popcount(select) lanes
 };
 
+// acc += A_panel · B_strip over kc steps of k. With kOffsets, row k of B is at b + b_offsets[k]
+// and the rows of the strips ahead are prefetched (an implicit-GEMM conv reads B from as many
+// input rows as it has taps, too many streams for the hardware prefetcher); otherwise B is a
+// packed strip, read in order.
+template <bool kOffsets>
+__attribute__((always_inline)) inline void multiply(__m256 (&acc)[MR][NV], const GemmF32Tile& t) {
+  const float* a = t.a;
+  const float* b = t.b;
+  for (int64_t k = 0; k < t.kc; ++k) {
+    // A panel slices come from L2/L3 the first time they are used: fetch the next one (a line
+    // covers two steps).
+    if (k % 2 == 0) _mm_prefetch(reinterpret_cast<const char*>(t.a_next + k * MR), _MM_HINT_T0);
+    if constexpr (kOffsets) {
+      b = t.b + t.b_offsets[k];
+      _mm_prefetch(reinterpret_cast<const char*>(b + kPrefetchB), _MM_HINT_T0);
+    }
+    const __m256 b0 = _mm256_loadu_ps(b);
+    const __m256 b1 = _mm256_loadu_ps(b + 8);
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r) {
+      const __m256 ar = _mm256_broadcast_ss(a + r);
+      acc[r][0] = _mm256_fmadd_ps(ar, b0, acc[r][0]);
+      acc[r][1] = _mm256_fmadd_ps(ar, b1, acc[r][1]);
+    }
+    a += MR;
+    if constexpr (!kOffsets) b += NR;
+  }
+}
+
 // The whole tile goes through the epilogue before the first store: interleaving the stores
 // with it serializes the epilogue (measured several times slower for SiLU).
 template <Activation A>
@@ -111,21 +140,10 @@ void gemm_f32_ukernel_6x16(const GemmF32Tile& t) {
       _mm_prefetch(reinterpret_cast<const char*>(t.c + r * t.ldc + 15), _MM_HINT_T0);
     }
   }
-  const float* a = t.a;
-  for (int64_t k = 0; k < t.kc; ++k) {
-    const float* b = t.b + t.b_offsets[k];
-    // An implicit-GEMM conv reads B from as many input rows as it has taps, too many streams
-    // for the hardware prefetcher: fetch the same rows of the strips ahead.
-    _mm_prefetch(reinterpret_cast<const char*>(b + kPrefetchB), _MM_HINT_T0);
-    const __m256 b0 = _mm256_loadu_ps(b);
-    const __m256 b1 = _mm256_loadu_ps(b + 8);
-#pragma GCC unroll 8
-    for (int r = 0; r < MR; ++r) {
-      const __m256 ar = _mm256_broadcast_ss(a + r);
-      acc[r][0] = _mm256_fmadd_ps(ar, b0, acc[r][0]);
-      acc[r][1] = _mm256_fmadd_ps(ar, b1, acc[r][1]);
-    }
-    a += MR;
+  if (t.b_offsets) {
+    multiply<true>(acc, t);
+  } else {
+    multiply<false>(acc, t);
   }
   Tile result;
 #pragma GCC unroll 8

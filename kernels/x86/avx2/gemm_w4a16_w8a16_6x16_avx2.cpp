@@ -1,6 +1,6 @@
 // W4A16 and W8A16 (weight-only) tile, AVX2 + FMA: float FMA on weights expanded in the cache, 6 x 16.
 //
-//   B strip:  [k][16 columns] float — two ymm per depth
+//   B:        per depth, 16 float columns at Tile::b_offsets[k] — two ymm
 //   A panel:  [k][6 rows] float, the integer weight values (prepare_a expands 4/8-bit weights
 //             once per panel and column block; the per-row scale is applied in the epilogue)
 //   C tile:   6 rows x 2 ymm (12 accumulators + 2 loads + 1 broadcast)
@@ -13,8 +13,9 @@ void tile_a16_6x16(const Tile& t, const TileEpilogue& ep) {
   __m256 acc[MR][NV];
   start_f32_tile(acc, t);
   const float* a = static_cast<const float*>(t.a);
-  const float* b = static_cast<const float*>(t.b);
+  const uint8_t* b_base = static_cast<const uint8_t*>(t.b);
   for (int64_t k = 0; k < t.k_units; ++k) {
+    const float* b = reinterpret_cast<const float*>(b_base + t.b_offsets[k]);
     const __m256 b0 = _mm256_loadu_ps(b + 0);
     const __m256 b1 = _mm256_loadu_ps(b + 8);
 #pragma GCC unroll 6
@@ -24,7 +25,6 @@ void tile_a16_6x16(const Tile& t, const TileEpilogue& ep) {
       acc[r][1] = _mm256_fmadd_ps(w, b1, acc[r][1]);
     }
     a += MR;
-    b += 8 * NV;
   }
   finish_f32_tile(acc, t, ep);
 }

@@ -1,7 +1,7 @@
 // W4A16i16 and W8A16i16 tile, AVX2: vpmaddwd + vpaddd, 6 x 16.
 //
-//   B strip:  [k/2][16 columns][2] int16 — activations quantized per tensor at packing time;
-//             one ymm per 8 columns and 2 depths
+//   B:        per pair of depths, 16 columns x 2 int16 at Tile::b_offsets[p] — activations
+//             quantized per tensor when B is packed or copied; one ymm per 8 columns
 //   A panel:  [k/2][6 rows][2] int16 weights — one broadcast dword per row
 //   C tile:   6 rows x 2 ymm of int32 (12 accumulators + 2 loads + broadcast + product)
 // Each vpmaddwd lane multiplies two int16 pairs and adds them into int32: 16 products per
@@ -16,8 +16,9 @@ void tile_a16i16_6x16(const Tile& t, const TileEpilogue& ep) {
   __m256i acc[MR][NV];
   start_int_tile(acc, t);
   const int32_t* a = static_cast<const int32_t*>(t.a);
-  const __m256i* b = static_cast<const __m256i*>(t.b);
+  const uint8_t* b_base = static_cast<const uint8_t*>(t.b);
   for (int64_t p = 0; p < t.k_units; ++p) {
+    const __m256i* b = reinterpret_cast<const __m256i*>(b_base + t.b_offsets[p]);
     const __m256i b0 = _mm256_loadu_si256(b + 0);
     const __m256i b1 = _mm256_loadu_si256(b + 1);
 #pragma GCC unroll 6
@@ -27,7 +28,6 @@ void tile_a16i16_6x16(const Tile& t, const TileEpilogue& ep) {
       acc[r][1] = _mm256_add_epi32(acc[r][1], _mm256_madd_epi16(b1, w));
     }
     a += MR;
-    b += NV;
   }
   finish_int_tile(acc, t, ep);
 }

@@ -15,7 +15,7 @@ namespace {
 
 // K blocks: a prepared panel slice stays in L1 (8 rows x 2048 int8 = 16 KiB, 8 x 1024 int16,
 // 8 x 256 float = 8 KiB) while B strips stream from L2.
-constexpr int64_t kKcA8 = 2048, kKcA16I16 = 1024, kKcA16 = 256;
+constexpr int64_t kKcA8 = 2048, kKcA16I16 = 1024, kKcA16 = 128;
 
 // clang-format off
 const KernelSet kW8A8Vnni   {"w8a8 8x48 avx512vnni", QuantMode::A8, 8, Isa::Avx512Vnni, 8, 48, 4, kKcA8, PanelType::S8, prepare_s8, tile_a8_8x48_vnni};

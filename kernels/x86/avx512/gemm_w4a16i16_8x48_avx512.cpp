@@ -1,7 +1,7 @@
 // W4A16i16 and W8A16i16 tile, AVX-512BW (vpmaddwd + vpaddd) and AVX512-VNNI (vpdpwssd), 8 x 48.
 //
-//   B strip:  [k/2][48 columns][2] int16 — activations quantized per tensor at packing time;
-//             one zmm per 16 columns and 2 depths
+//   B:        per pair of depths, 48 columns x 2 int16 at Tile::b_offsets[p] — activations
+//             quantized per tensor when B is packed or copied; one zmm per 16 columns
 //   A panel:  [k/2][8 rows][2] int16 weights — one broadcast dword per row
 //   C tile:   8 rows x 3 zmm of int32 (24 accumulators)
 // Each vpmaddwd lane multiplies two int16 pairs and adds them into int32: 32 products per
@@ -18,8 +18,9 @@ NIBBLE_INLINE void tile_a16i16(const Tile& t, const TileEpilogue& ep) {
   __m512i acc[MR][NV];
   start_int_tile(acc, t);
   const int32_t* a = static_cast<const int32_t*>(t.a);
-  const __m512i* b = static_cast<const __m512i*>(t.b);
+  const uint8_t* b_base = static_cast<const uint8_t*>(t.b);
   for (int64_t p = 0; p < t.k_units; ++p) {
+    const __m512i* b = reinterpret_cast<const __m512i*>(b_base + t.b_offsets[p]);
     const __m512i b0 = _mm512_loadu_si512(b + 0);
     const __m512i b1 = _mm512_loadu_si512(b + 1);
     const __m512i b2 = _mm512_loadu_si512(b + 2);
@@ -37,7 +38,6 @@ NIBBLE_INLINE void tile_a16i16(const Tile& t, const TileEpilogue& ep) {
       }
     }
     a += MR;
-    b += NV;
   }
   finish_int_tile(acc, t, ep);
 }
