@@ -40,16 +40,17 @@ struct Operands {
   std::vector<float> xf, yf, bias;
 };
 
-// Runs all columns, split across the pool's threads in multiples of 64 columns.
-void run_columns(const Operands& d, const QSource& source, int64_t n, const QEpilogue& ep,
-                 const QOutput& out, ThreadPool* pool) {
+// Runs all columns, split across the pool's threads in multiples of `grain` columns (whole
+// output rows for convolutions).
+void run_columns(const Operands& d, const QSource& source, int64_t n, int64_t grain,
+                 const QEpilogue& ep, const QOutput& out, ThreadPool* pool) {
   if (pool == nullptr || pool->num_threads() <= 1) {
     qgemm(d.weights, source, n, 0, n, ep, out);
     return;
   }
-  const int64_t chunks = (n + 63) / 64;
+  const int64_t chunks = (n + grain - 1) / grain;
   pool->parallel_for(chunks, [&](int64_t begin, int64_t end) {
-    qgemm(d.weights, source, n, begin * 64, std::min(n, end * 64), ep, out);
+    qgemm(d.weights, source, n, begin * grain, std::min(n, end * grain), ep, out);
   });
 }
 
@@ -76,7 +77,7 @@ BenchRun prepare_gemm(QuantMode mode, int bits, const GemmShape& s, const BenchC
     // The per-tensor statistic is part of the int16 mode's cost.
     if (mode == QuantMode::A16I16) b.abs_max = qgemm_abs_max(d->xf.data(), s.k * s.n);
     const QOutput out{QType::F32, d->yf.data(), s.n, 1, 1.0f, 0};
-    run_columns(*d, b, s.n, QEpilogue{}, out, pool);
+    run_columns(*d, b, s.n, 64, QEpilogue{}, out, pool);
   };
 }
 
@@ -122,23 +123,47 @@ BenchRun prepare_conv(QuantMode mode, int bits, const ConvShape& s, const BenchC
     QEpilogue ep;
     ep.bias = d->bias.data();
     ep.silu = true;
-    run_columns(*d, b, n, ep, out, pool);
+    run_columns(*d, b, n, d->geometry.out[2], ep, out, pool);
   };
 }
 
 }  // namespace
 
-BenchRun prepare_gemm_w8a8(const GemmShape& s, const BenchContext& c) { return prepare_gemm(QuantMode::A8, 8, s, c); }
-BenchRun prepare_gemm_w4a8(const GemmShape& s, const BenchContext& c) { return prepare_gemm(QuantMode::A8, 4, s, c); }
-BenchRun prepare_gemm_w8a16(const GemmShape& s, const BenchContext& c) { return prepare_gemm(QuantMode::A16, 8, s, c); }
-BenchRun prepare_gemm_w4a16(const GemmShape& s, const BenchContext& c) { return prepare_gemm(QuantMode::A16, 4, s, c); }
-BenchRun prepare_gemm_w8a16i16(const GemmShape& s, const BenchContext& c) { return prepare_gemm(QuantMode::A16I16, 8, s, c); }
-BenchRun prepare_gemm_w4a16i16(const GemmShape& s, const BenchContext& c) { return prepare_gemm(QuantMode::A16I16, 4, s, c); }
-BenchRun prepare_conv_w8a8(const ConvShape& s, const BenchContext& c) { return prepare_conv(QuantMode::A8, 8, s, c); }
-BenchRun prepare_conv_w4a8(const ConvShape& s, const BenchContext& c) { return prepare_conv(QuantMode::A8, 4, s, c); }
-BenchRun prepare_conv_w8a16(const ConvShape& s, const BenchContext& c) { return prepare_conv(QuantMode::A16, 8, s, c); }
-BenchRun prepare_conv_w4a16(const ConvShape& s, const BenchContext& c) { return prepare_conv(QuantMode::A16, 4, s, c); }
-BenchRun prepare_conv_w8a16i16(const ConvShape& s, const BenchContext& c) { return prepare_conv(QuantMode::A16I16, 8, s, c); }
-BenchRun prepare_conv_w4a16i16(const ConvShape& s, const BenchContext& c) { return prepare_conv(QuantMode::A16I16, 4, s, c); }
+BenchRun prepare_gemm_w8a8(const GemmShape& s, const BenchContext& c) {
+  return prepare_gemm(QuantMode::A8, 8, s, c);
+}
+BenchRun prepare_gemm_w4a8(const GemmShape& s, const BenchContext& c) {
+  return prepare_gemm(QuantMode::A8, 4, s, c);
+}
+BenchRun prepare_gemm_w8a16(const GemmShape& s, const BenchContext& c) {
+  return prepare_gemm(QuantMode::A16, 8, s, c);
+}
+BenchRun prepare_gemm_w4a16(const GemmShape& s, const BenchContext& c) {
+  return prepare_gemm(QuantMode::A16, 4, s, c);
+}
+BenchRun prepare_gemm_w8a16i16(const GemmShape& s, const BenchContext& c) {
+  return prepare_gemm(QuantMode::A16I16, 8, s, c);
+}
+BenchRun prepare_gemm_w4a16i16(const GemmShape& s, const BenchContext& c) {
+  return prepare_gemm(QuantMode::A16I16, 4, s, c);
+}
+BenchRun prepare_conv_w8a8(const ConvShape& s, const BenchContext& c) {
+  return prepare_conv(QuantMode::A8, 8, s, c);
+}
+BenchRun prepare_conv_w4a8(const ConvShape& s, const BenchContext& c) {
+  return prepare_conv(QuantMode::A8, 4, s, c);
+}
+BenchRun prepare_conv_w8a16(const ConvShape& s, const BenchContext& c) {
+  return prepare_conv(QuantMode::A16, 8, s, c);
+}
+BenchRun prepare_conv_w4a16(const ConvShape& s, const BenchContext& c) {
+  return prepare_conv(QuantMode::A16, 4, s, c);
+}
+BenchRun prepare_conv_w8a16i16(const ConvShape& s, const BenchContext& c) {
+  return prepare_conv(QuantMode::A16I16, 8, s, c);
+}
+BenchRun prepare_conv_w4a16i16(const ConvShape& s, const BenchContext& c) {
+  return prepare_conv(QuantMode::A16I16, 4, s, c);
+}
 
 }  // namespace nibble::bench

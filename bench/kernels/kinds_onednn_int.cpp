@@ -8,7 +8,6 @@
 //                     `any`, reordered once outside the timed loop). oneDNN runs without source
 //                     zero points here (its fastest path); nibble's kinds pay for theirs.
 #include <dnnl.hpp>
-
 #include <memory>
 #include <random>
 
@@ -62,8 +61,8 @@ BenchRun prepare_gemm_onednn_u8s8(const GemmShape& s, const BenchContext&) {
   d->c.resize(size_t(s.m * s.n));
   return [d, s] {
     const int32_t no_offset = 0;
-    dnnl::gemm_u8s8s32('T', 'T', 'F', s.n, s.m, s.k, 1.0f, d->x.data(), s.n, 0, d->w.data(), s.k,
-                       0, 0.0f, d->c.data(), s.m, &no_offset);
+    dnnl::gemm_u8s8s32('T', 'T', 'F', s.n, s.m, s.k, 1.0f, d->x.data(), s.n, 0, d->w.data(), s.k, 0,
+                       0.0f, d->c.data(), s.m, &no_offset);
   };
 }
 
@@ -96,10 +95,10 @@ BenchRun prepare_conv_onednn_u8s8(const ConvShape& s, const BenchContext&) {
   state->conv = dnnl::convolution_forward(pd);
   state->src = filled(pd.src_desc(), memory::desc(src_dims, dt::u8, tag::nchw),
                       random_ints<uint8_t>(size_t(s.in_channels * s.height * s.width), 0, 255, 3));
-  state->weights = filled(pd.weights_desc(), memory::desc(w_dims, dt::s8, tag::oihw),
-                          random_ints<int8_t>(size_t(s.out_channels * s.in_channels * s.kernel *
-                                                     s.kernel),
-                                              -128, 127, 1));
+  state->weights =
+      filled(pd.weights_desc(), memory::desc(w_dims, dt::s8, tag::oihw),
+             random_ints<int8_t>(size_t(s.out_channels * s.in_channels * s.kernel * s.kernel), -128,
+                                 127, 1));
   state->bias = filled(pd.bias_desc(), bias_md, random_floats(size_t(s.out_channels), 2));
   state->dst = dnnl::memory(pd.dst_desc(), e.engine);
   return [state] {

@@ -1,6 +1,6 @@
-// Low-bit GEMM driver (kernels/gemm_int.h): kernel choice per ISA, weight packing, B packing
-// (im2col, interleaving, int16 quantization) and the cache blocking described in
-// gemm_int_kernels.h. The arithmetic lives in the per-ISA tile kernels.
+// Low-bit GEMM driver (kernels/gemm_int.h): kernel choice per ISA, weight packing, the
+// epilogue constants and the cache blocking described in gemm_int_kernels.h. Reading B lives in
+// gemm_int_pack_b.cpp, the arithmetic in the per-ISA tile kernels.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -22,8 +22,9 @@ namespace qd = qgemm_detail;
 
 namespace {
 
-constexpr int64_t kL2Budget = 320 * 1024;  // bytes of packed B per block (L2 is >= 512 KiB)
-constexpr int64_t kMaxA8Depth = 65536;     // |sum| <= K * 128 * 255 must fit int32
+constexpr int64_t kL2Budget = 320 * 1024;   // bytes of packed B per block (L2 is >= 512 KiB)
+constexpr int64_t kMinStrips = 3;           // strips per B block, over which panels are reused
+constexpr int64_t kMaxA8Depth = 65536;      // |sum| <= K * 128 * 255 must fit int32
 constexpr int64_t kBandBytes = 384 * 1024;  // a convolution's input copy per band of rows
 
 int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
@@ -90,8 +91,7 @@ void check_types(QuantMode mode, const QSource& b, const QOutput& out) {
     invalid("uint8 activation zero point " + std::to_string(b.zero_point) + " outside [0, 255]");
   }
   if (b.type == QType::S8 && (b.zero_point < -128 || b.zero_point > 127)) {
-    invalid("int8 activation zero point " + std::to_string(b.zero_point) +
-            " outside [-128, 127]");
+    invalid("int8 activation zero point " + std::to_string(b.zero_point) + " outside [-128, 127]");
   }
   if ((out.type == QType::U8 || out.type == QType::S8) &&
       !(std::isfinite(out.scale) && out.scale > 0)) {
@@ -102,13 +102,10 @@ void check_types(QuantMode mode, const QSource& b, const QOutput& out) {
 }  // namespace
 
 std::string qgemm_kind_name(QuantMode mode, int weight_bits) {
-  const std::string w = "w" + std::to_string(weight_bits);
-  switch (mode) {
-    case QuantMode::A8: return w + "a8";
-    case QuantMode::A16: return w + "a16";
-    case QuantMode::A16I16: return w + "a16i16";
-  }
-  return w;
+  const char* activations = mode == QuantMode::A8    ? "a8"
+                            : mode == QuantMode::A16 ? "a16"
+                                                     : "a16i16";
+  return std::string(weight_bits == 4 ? "w4" : "w8") + activations;
 }
 
 size_t PackedQWeights::packed_bytes() const {
@@ -118,7 +115,8 @@ size_t PackedQWeights::packed_bytes() const {
 Int16Quantization int16_quantization(int64_t depth, int32_t weight_max_abs, float abs_max) {
   Int16Quantization q;
   const int64_t worst = std::max<int64_t>(1, depth) * std::max<int32_t>(1, weight_max_abs);
-  q.qmax = static_cast<int32_t>(std::min<int64_t>(32767, std::numeric_limits<int32_t>::max() / worst));
+  q.qmax =
+      static_cast<int32_t>(std::min<int64_t>(32767, std::numeric_limits<int32_t>::max() / worst));
   q.qmax = std::max(q.qmax, 1);
   if (std::isfinite(abs_max) && abs_max > 0) {
     q.scale = abs_max / static_cast<float>(q.qmax);
@@ -162,8 +160,7 @@ PackedQWeights pack_impl(QuantMode mode, int bits, int64_t rows, int64_t depth, 
                          int64_t conv_taps) {
   if (bits != 4 && bits != 8) invalid("weights must have 4 or 8 bits, not " + std::to_string(bits));
   if (rows <= 0 || depth <= 0) {
-    invalid("weight matrix " + std::to_string(rows) + " x " + std::to_string(depth) +
-            " is empty");
+    invalid("weight matrix " + std::to_string(rows) + " x " + std::to_string(depth) + " is empty");
   }
   if (mode == QuantMode::A8 && depth > kMaxA8Depth) {
     invalid("depth " + std::to_string(depth) + " exceeds " + std::to_string(kMaxA8Depth) +
@@ -188,8 +185,8 @@ PackedQWeights pack_impl(QuantMode mode, int bits, int64_t rows, int64_t depth, 
     for (int64_t k = 0; k < depth; ++k) {
       const int32_t v = w[m * w_row_stride + k];
       if (bits == 4 && (v < -8 || v > 7)) {
-        invalid("int4 weight " + std::to_string(v) + " at row " + std::to_string(m) +
-                ", column " + std::to_string(k) + " is outside [-8, 7]");
+        invalid("int4 weight " + std::to_string(v) + " at row " + std::to_string(m) + ", column " +
+                std::to_string(k) + " is outside [-8, 7]");
       }
       p.row_sums[size_t(m)] += v;
       p.max_abs = std::max(p.max_abs, std::abs(v));
@@ -326,11 +323,8 @@ void run_direct_conv(const PackedQWeights& w, const qd::KernelSet& ks, const QSo
   const int64_t reach = (g.kernel[1] - 1) * g.dilation[1] / g.stride[1];
   const int64_t band_rows =
       std::max<int64_t>(kBandBytes / row_bytes - reach, (nc + out_w - 1) / out_w);
-  // Packed int8 panels are the int8 operand as they are.
-  const bool prepare = !(ks.panel == qd::PanelType::S8 && w.bits == 8);
   uint8_t* a_prepared =
-      prepare ? s.a_prepared.ensure(size_t(mr * round_up(kc, 64)) * qd::panel_value_bytes(ks.panel))
-              : nullptr;
+      s.a_prepared.ensure(size_t(mr * round_up(kc, 64)) * qd::panel_value_bytes(ks.panel));
   uint8_t* partial = depth > kc ? s.partial.ensure(size_t(panels * mr * nc) * 4) : nullptr;
   for (int64_t band_begin = n_begin; band_begin < n_end;) {
     const int64_t band_end = std::min(n_end, (band_begin / out_w + band_rows) * out_w);
@@ -341,13 +335,13 @@ void run_direct_conv(const PackedQWeights& w, const qd::KernelSet& ks, const QSo
       for (int64_t k0 = 0; k0 < depth; k0 += kc) {
         const int64_t kb = std::min(kc, depth - k0);
         for (int64_t p = 0; p < panels; ++p) {
-          const uint8_t* panel =
-              w.data.data() + size_t((p * mr * k_store + k0 * mr) * w.bits / 8);
-          if (prepare) ks.prepare_a(panel, w.bits, mr * round_up(kb, 64), a_prepared);
+          const uint8_t* panel = w.data.data() + size_t((p * mr * k_store + k0 * mr) * w.bits / 8);
+          // Also for int8 panels: a compact copy reads faster than the strided packed ones.
+          ks.prepare_a(panel, w.bits, mr * round_up(kb, 64), a_prepared);
           for (int64_t v = v0; v < v1; v += nr) {
             qd::Tile t;
             t.k_units = kb / ku;
-            t.a = prepare ? a_prepared : panel;
+            t.a = a_prepared;
             t.b = image.column(v);
             t.b_offsets = image.unit_offsets() + k0 / ku;
             t.row0 = p * mr;
@@ -370,9 +364,8 @@ void run_direct_conv(const PackedQWeights& w, const qd::KernelSet& ks, const QSo
 
 }  // namespace
 
-PackedQWeights pack_qweights(QuantMode mode, int bits, int64_t rows, int64_t depth,
-                             const int8_t* w, int64_t w_row_stride, const float* scales,
-                             bool per_channel, Isa isa) {
+PackedQWeights pack_qweights(QuantMode mode, int bits, int64_t rows, int64_t depth, const int8_t* w,
+                             int64_t w_row_stride, const float* scales, bool per_channel, Isa isa) {
   return pack_impl(mode, bits, rows, depth, w, w_row_stride, scales, per_channel, isa, 0);
 }
 
@@ -448,7 +441,8 @@ void qgemm(const PackedQWeights& w, const QSource& b, int64_t n, int64_t n_begin
     te.q_lo = (is_unsigned ? 0.0f : -128.0f) - static_cast<float>(out.zero_point);
     te.q_hi = (is_unsigned ? 255.0f : 127.0f) - static_cast<float>(out.zero_point);
   }
-  if (w.conv_taps > 0) {
+  // A float 1x1 convolution is a plain GEMM on its input, already in the weights' K order.
+  if (w.conv_taps > 0 && !(w.mode == QuantMode::A16 && b.conv->is_pointwise())) {
     run_direct_conv(w, ks, b, q16, n_begin, n_end, te, out, s);
     return;
   }
@@ -457,7 +451,10 @@ void qgemm(const PackedQWeights& w, const QSource& b, int64_t n, int64_t n_begin
   qd::BReader reader(b);
   const int64_t mr = ks.mr, nr = ks.nr, ku = ks.k_unit;
   const int64_t b_bytes = ks.mode == QuantMode::A8 ? 1 : ks.mode == QuantMode::A16 ? 4 : 2;
-  const int64_t kc = std::min(ks.kc, round_up(K, ku));
+  // K blocks no deeper than the kernel set's, nor than lets a B block hold kMinStrips strips.
+  const int64_t kc =
+      std::min({ks.kc, round_up(K, ku),
+                std::max<int64_t>(64, kL2Budget / (kMinStrips * nr * b_bytes) / 64 * 64)});
   const int64_t nc = std::max(nr, kL2Budget / (kc * b_bytes) / nr * nr);
   const int64_t panels = (M + mr - 1) / mr, k_store = round_up(K, 64);
   const size_t a_bytes = qd::panel_value_bytes(ks.panel);

@@ -2,7 +2,9 @@
 // kernels (kernels/x86/avx2, kernels/x86/avx512).
 //
 // Blocking (GotoBLAS order). For columns in blocks of nc and depth in blocks of kc:
-//   pack B block (kc x nc) into strips of NR columns;
+//   pack B block (kc x nc) into strips of NR columns — or, for convolutions with
+//     pack_qconv_weights weights, read B in place from a copy of the input (ConvImage in
+//     gemm_int_pack_b.h, one per band of output rows);
 //   for each panel of MR weight rows: prepare the panel's kc slice (expand 4-bit/8-bit weights to
 //     the kernel's operand type, into an L1-sized scratch), then run the MR x NR tile kernel on
 //     every strip. The expansion is amortized over nc columns.
@@ -11,14 +13,22 @@
 // Layouts, with ku = k_unit values of K interleaved per column (4 for uint8 quads, 2 for int16
 // pairs, 1 for float):
 //   B strip: [kb_pad / ku][NR][ku] (uint8, int16 or float), kb_pad = round_up(kb, ku); padding
-//            rows and columns are 0. Mode A8 kernels read each K quad's NR x 4 bytes at an offset
-//            of its own (Tile::b_offsets), which also lets convolutions skip packing
-//            (gemm_int_pack_b.h).
+//            rows and columns are 0. Each K unit is 4 bytes per column in every mode, and the
+//            tiles read each unit's NR x 4 bytes at an offset of its own (Tile::b_offsets): unit
+//            u * NR * 4 in a strip, anywhere in a convolution's input copy.
 //   weights: per panel of MR rows, K stored rounded up to 64 (k_store), values in
-//            [k_store / ku][MR][ku] order, rows past M and depths past K zero. At 8 bits one byte
+//            [k_store / ku][MR][ku] order, rows past M and depths past K zero; for convolution
+//            weights K runs over (group of ku channels, tap, channel in group). At 8 bits one byte
 //            per value; at 4 bits each run of 64 values is 32 bytes, value j of the run in the low
 //            nibble of byte j and value 32 + j in the high nibble (two's complement nibbles).
 //   prepared A (prepare_a output): the same order, expanded to the tile kernel's operand type.
+//
+// Kernel sets (kernels/x86/*/gemm_int_sets_*.cpp; the file of each tile explains its arithmetic):
+//               A8: w8a8, w4a8                       A16: w8a16, w4a16   A16I16
+//   avx512vnni  vpdpbusd 8x48 (int4 expanded)        (avx512's)          vpdpwssd 8x48
+//   avx512      vpmaddubsw + int16 sums 4x48,        FMA 8x48            vpmaddwd 8x48
+//               int8 weights as two int4 halves
+//   avx2        the same, 3x16                       FMA 6x16            vpmaddwd 6x16
 #pragma once
 
 #include <cstddef>
@@ -40,7 +50,7 @@ enum class PanelType : uint8_t {
 // Constants of the epilogue shared by every tile of one qgemm call; per-row arrays are indexed
 // by absolute row.
 struct TileEpilogue {
-  QType out = QType::F32;       // F32, U8, S8 or I32
+  QType out = QType::F32;         // F32, U8, S8 or I32
   const int32_t* comp = nullptr;  // integer modes: value subtracted from the sum (zp * row_sum)
   const float* scale = nullptr;   // combined scale
   const float* bias = nullptr;    // never null (zeros when the caller has no bias)
@@ -58,11 +68,11 @@ struct Tile {
   int64_t k_units = 0;      // kb_pad / k_unit
   const void* a = nullptr;  // prepared panel slice
   const void* b = nullptr;  // B at the tile's first column
-  // Mode A8: byte offset from b of each K quad's columns (packed strips: q * NR * 4; direct
-  // convolutions: wherever the quad's channels and tap sit in the image copy).
+  // Byte offset from b of each K unit's columns (packed strips: u * NR * 4; convolutions read
+  // in place: wherever the unit's channels and tap sit in the input copy).
   const int32_t* b_offsets = nullptr;
-  int64_t row0 = 0;         // absolute row of the tile's first row
-  int rows = 0, cols = 0;   // valid part of the tile (<= MR, <= NR)
+  int64_t row0 = 0;        // absolute row of the tile's first row
+  int rows = 0, cols = 0;  // valid part of the tile (<= MR, <= NR)
   // Accumulators of earlier K blocks (first == false) and, when last == false, where this block's
   // sums go: int32 (integer modes) or float (A16), row stride partial_ld.
   void* partial = nullptr;
@@ -91,10 +101,14 @@ struct KernelSet {
 // Bytes per prepared A value.
 inline size_t panel_value_bytes(PanelType t) {
   switch (t) {
-    case PanelType::S8: return 1;
-    case PanelType::S8Split: return 2;
-    case PanelType::S16: return 2;
-    case PanelType::F32: return 4;
+    case PanelType::S8:
+      return 1;
+    case PanelType::S8Split:
+      return 2;
+    case PanelType::S16:
+      return 2;
+    case PanelType::F32:
+      return 4;
   }
   return 4;
 }

@@ -1,4 +1,5 @@
-// B packing for the low-bit GEMM driver (gemm_int_pack_b.h).
+// Reading B for the low-bit GEMM driver (gemm_int_pack_b.h): packing blocks into strips, and
+// the per-call input copy of convolutions read in place.
 #include "kernels/dispatch/gemm_int_pack_b.h"
 
 #include <algorithm>
@@ -18,8 +19,8 @@ namespace nibble::kernels::qgemm_detail {
 namespace {
 
 struct PackScratch {
-  AlignedBuffer<uint8_t> gathered;  // other strided sources: [kb][ncb] copies of B rows
-  AlignedBuffer<uint8_t> zero_row;  // stands in for rows past a block's depth
+  AlignedBuffer<uint8_t> gathered;    // other strided sources: [kb][ncb] copies of B rows
+  AlignedBuffer<uint8_t> zero_row;    // stands in for rows past a block's depth
   AlignedBuffer<uint8_t> conv_image;  // ConvImage
   AlignedBuffer<uint8_t> conv_rows;   // a row of padding and strided samples for it
   std::vector<const uint8_t*> rows, strip_rows;
@@ -210,8 +211,9 @@ void BReader::pack(const KernelSet& ks, const Int16Quantization& q16, int64_t k0
   const size_t eb = elem_bytes_;
   // Rows past the block's depth read zeros (only the first `cols` of them).
   const uint8_t* zeros = scratch().zero_row.ensure(size_t(nr) * eb);
-  const size_t strip_bytes =
-      size_t(nr * kb_pad) * (ks.mode == QuantMode::A8 ? 1 : ks.mode == QuantMode::A16 ? 4 : 2);
+  const size_t strip_bytes = size_t(nr * kb_pad) * (ks.mode == QuantMode::A8    ? 1
+                                                    : ks.mode == QuantMode::A16 ? 4
+                                                                                : 2);
   std::vector<const uint8_t*>& strip_rows = scratch().strip_rows;
   strip_rows.resize(size_t(kb_pad));
   for (int64_t j0 = 0, strip = 0; j0 < ncb; j0 += nr, ++strip) {
@@ -322,13 +324,15 @@ ConvImage::ConvImage(const QSource& b, QuantMode mode, const Int16Quantization& 
   auto fill = [pad_pixel](uint8_t* dst, int64_t count) {
     std::fill_n(reinterpret_cast<uint32_t*>(dst), count, pad_pixel);
   };
-  uint8_t* pad_row = s.conv_rows.ensure(size_t(in_w + lanes * wg) * eb);
+  // (A whole plane long: the unpadded 1x1 case below reads planes as one row.)
+  const int64_t pad_len = std::max(in_w, plane);
+  uint8_t* pad_row = s.conv_rows.ensure(size_t(pad_len + lanes * wg) * eb);
   if (mode == QuantMode::A8) {
-    std::memset(pad_row, static_cast<uint8_t>(b.zero_point), size_t(in_w));
+    std::memset(pad_row, static_cast<uint8_t>(b.zero_point), size_t(pad_len));
   } else {
-    std::fill_n(reinterpret_cast<float*>(pad_row), in_w, 0.0f);
+    std::fill_n(reinterpret_cast<float*>(pad_row), pad_len, 0.0f);
   }
-  uint8_t* samples = pad_row + size_t(in_w) * eb;  // strided phases: each channel's samples
+  uint8_t* samples = pad_row + size_t(pad_len) * eb;  // strided phases: each channel's samples
   const uint8_t* input = static_cast<const uint8_t*>(b.data);
   auto channel_row = [&](int64_t c, int64_t ih) {
     return c < g.channels ? input + size_t((c * in_h + ih) * in_w) * eb : pad_row;
@@ -336,12 +340,16 @@ ConvImage::ConvImage(const QSource& b, QuantMode mode, const Int16Quantization& 
   // `len` pixels of one group from its channels' rows (element pointers at the first sample).
   auto write_pixels = [&](const uint8_t* const* from, int64_t len, uint8_t* dst) {
     switch (mode) {
-      case QuantMode::A8: interleave_u8(from, 1, len, len, flip, dst); break;
+      case QuantMode::A8:
+        interleave_u8(from, 1, len, len, flip, dst);
+        break;
       case QuantMode::A16I16:
         interleave_s16(reinterpret_cast<const float* const*>(from), 1, len, len, q16,
                        reinterpret_cast<int16_t*>(dst));
         break;
-      case QuantMode::A16: std::memcpy(dst, from[0], size_t(len) * 4); break;
+      case QuantMode::A16:
+        std::memcpy(dst, from[0], size_t(len) * 4);
+        break;
     }
   };
   const uint8_t* rows_of[4];

@@ -56,8 +56,8 @@ class BReader {
   explicit BReader(const QSource& b);
 
   // Packs rows [k0, k0 + kb) x columns [n0, n0 + ncb) into ceil(ncb / nr) strips of `ks`.
-  void pack(const KernelSet& ks, const Int16Quantization& q16, int64_t k0, int64_t kb,
-            int64_t n0, int64_t ncb, uint8_t* packed);
+  void pack(const KernelSet& ks, const Int16Quantization& q16, int64_t k0, int64_t kb, int64_t n0,
+            int64_t ncb, uint8_t* packed);
 
  private:
   // Sets rows_ to kb pointers at column n0 of each row, ncb contiguous elements each.

@@ -33,10 +33,14 @@ double source_value(const QSource& b, int64_t k, int64_t n) {
     index = c * g.in_size() + (i[0] * g.in[1] + i[1]) * g.in[2] + i[2];
   }
   switch (b.type) {
-    case QType::U8: return static_cast<const uint8_t*>(b.data)[index];
-    case QType::S8: return static_cast<const int8_t*>(b.data)[index];
-    case QType::F32: return static_cast<const float*>(b.data)[index];
-    case QType::I32: break;
+    case QType::U8:
+      return static_cast<const uint8_t*>(b.data)[index];
+    case QType::S8:
+      return static_cast<const int8_t*>(b.data)[index];
+    case QType::F32:
+      return static_cast<const float*>(b.data)[index];
+    case QType::I32:
+      break;
   }
   return 0.0;
 }

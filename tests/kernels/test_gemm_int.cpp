@@ -1,7 +1,7 @@
 // Low-bit GEMM kernels (kernels/gemm_int.h) against the reference (ref::qgemm_reference), on
 // every ISA level this CPU has, each called directly by packing for that level: W8A8, W4A8,
 // W8A16, W4A16, W8A16i16, W4A16i16. Sizes sweep around the register tiles (MR up to 8, NR up to
-// 48), the int16 accumulation group (32 depths) and the K blocks (256 / 1024 / 2048); convolution
+// 48), the int16 accumulation group (32 depths) and the K blocks (256 to 2048); convolution
 // sources sweep channels, kernels, strides, dilations and padding. Integer sums, requantized
 // outputs and float outputs of the integer modes are computed by identical float operations and
 // compare exactly; only SiLU (vector exp) and float sums (A16) take a tolerance.
@@ -48,9 +48,9 @@ struct Problem {
   std::vector<int8_t> w;      // m x k
   std::vector<float> scales;  // m, or 1 when per tensor
   bool per_channel = true;
-  std::vector<uint8_t> x;     // activations, bytes of the source type
+  std::vector<uint8_t> x;  // activations, bytes of the source type
   QSource source;
-  std::vector<float> bias;    // empty: none
+  std::vector<float> bias;  // empty: none
   QEpilogue epilogue;
   QType out_type = QType::I32;
   int64_t out_row_stride = 0, out_col_stride = 1;
@@ -83,11 +83,10 @@ std::vector<uint8_t> run(const Problem& p, Isa isa, bool reference, std::string*
                          p.n_begin, p.n_end, ep, o);
   } else {
     const PackedQWeights packed =
-        p.conv_taps > 0
-            ? pack_qconv_weights(p.mode, p.bits, p.m, p.k / p.conv_taps, p.conv_taps, p.w.data(),
-                                 p.scales.data(), p.per_channel, isa)
-            : pack_qweights(p.mode, p.bits, p.m, p.k, p.w.data(), p.k, p.scales.data(),
-                            p.per_channel, isa);
+        p.conv_taps > 0 ? pack_qconv_weights(p.mode, p.bits, p.m, p.k / p.conv_taps, p.conv_taps,
+                                             p.w.data(), p.scales.data(), p.per_channel, isa)
+                        : pack_qweights(p.mode, p.bits, p.m, p.k, p.w.data(), p.k, p.scales.data(),
+                                        p.per_channel, isa);
     if (kernel_name) *kernel_name = packed.kernel;
     qgemm(packed, source, p.n, p.n_begin, p.n_end, ep, o);
   }
@@ -101,8 +100,12 @@ double source_abs_max(const Problem& p) {
   for (size_t i = 0; i < count; ++i) {
     double v;
     switch (p.source.type) {
-      case QType::U8: v = double(p.x[i]) - p.source.zero_point; break;
-      case QType::S8: v = double(int8_t(p.x[i])) - p.source.zero_point; break;
+      case QType::U8:
+        v = double(p.x[i]) - p.source.zero_point;
+        break;
+      case QType::S8:
+        v = double(int8_t(p.x[i])) - p.source.zero_point;
+        break;
       default: {
         float f;
         std::memcpy(&f, p.x.data() + i * 4, 4);
@@ -206,9 +209,15 @@ Problem matrix_problem(QuantMode mode, int bits, QType x_type, int64_t m, int64_
   p.source.col_stride = 1;
   const size_t count = size_t((k - 1) * p.source.row_stride + n);
   switch (x_type) {
-    case QType::U8: p.x = random_bytes<uint8_t>(count, 0, 255, rng); break;
-    case QType::S8: p.x = random_bytes<int8_t>(count, -128, 127, rng); break;
-    default: p.x = random_floats(count, 2.0f, rng); break;
+    case QType::U8:
+      p.x = random_bytes<uint8_t>(count, 0, 255, rng);
+      break;
+    case QType::S8:
+      p.x = random_bytes<int8_t>(count, -128, 127, rng);
+      break;
+    default:
+      p.x = random_floats(count, 2.0f, rng);
+      break;
   }
   p.source.scale = 0.05f;
   if (mode == QuantMode::A16I16) {
@@ -235,13 +244,13 @@ TEST_CASE("qgemm int32 sums are exact around tile sizes (w8a8, w4a8, w8a16i16, w
         for (int64_t n : kCols) {
           for (int64_t k : kDepths) {
             const QType x_type = mode == QuantMode::A16I16 ? QType::F32
-                                 : (++variant % 2) ? QType::U8
-                                                   : QType::S8;
+                                 : (++variant % 2)         ? QType::U8
+                                                           : QType::S8;
             Problem p = matrix_problem(mode, bits, x_type, m, k, n, rng);
             const int32_t zero_points_u8[] = {0, 128, 37, 255};
             const int32_t zero_points_s8[] = {0, -128, -5, 127};
-            p.source.zero_point = x_type == QType::S8 ? zero_points_s8[variant % 4]
-                                                      : zero_points_u8[variant % 4];
+            p.source.zero_point =
+                x_type == QType::S8 ? zero_points_s8[variant % 4] : zero_points_u8[variant % 4];
             check(p, qgemm_kind_name(mode, bits) + " sums");
           }
         }
@@ -316,7 +325,7 @@ TEST_CASE("qgemm epilogues: scales, bias, activations, requantization") {
             std::uniform_real_distribution<float> bd(-2.0f, 2.0f);
             for (float& b : p.bias) b = bd(rng);
             if (act == 1) p.epilogue.clamp_min = 0.0f;  // ReLU
-            if (act == 2) {                              // Clip
+            if (act == 2) {                             // Clip
               p.epilogue.clamp_min = -0.5f;
               p.epilogue.clamp_max = 1.5f;
             }
@@ -359,9 +368,9 @@ TEST_CASE("qgemm convolutions: channels, kernels, strides, dilation, padding") {
   struct Geo {
     int64_t kernel, stride, dilation, pad, h, w;
   };
-  const Geo geos[] = {{1, 1, 1, 0, 5, 7}, {3, 1, 1, 1, 6, 9}, {3, 2, 1, 1, 9, 8},
-                      {5, 1, 1, 2, 7, 7}, {3, 1, 2, 2, 8, 6}, {1, 2, 1, 0, 7, 9},
-                      {3, 2, 1, 0, 11, 5}};
+  const Geo geos[] = {{1, 1, 1, 0, 5, 7}, {1, 1, 1, 0, 9, 6},  {3, 1, 1, 1, 6, 9},
+                      {3, 2, 1, 1, 9, 8}, {5, 1, 1, 2, 7, 7},  {3, 1, 2, 2, 8, 6},
+                      {1, 2, 1, 0, 7, 9}, {3, 2, 1, 0, 11, 5}, {3, 3, 1, 1, 10, 11}};
   const int64_t channels[] = {1, 3, 4, 7, 8, 15, 16, 17};
   int variant = 0;
   for (QuantMode mode : {QuantMode::A8, QuantMode::A16, QuantMode::A16I16}) {
@@ -434,35 +443,66 @@ TEST_CASE("pack_qweights stores int4 at half the bytes of int8 and rejects bad w
                   nibble::Error);
 }
 
-TEST_CASE("convolution weights of mode A8 take only convolutions of their geometry") {
+TEST_CASE("qgemm convolutions deeper than a K block") {
+  // 300 channels x 9 taps: several K blocks of every kernel set (partial sums between them).
+  std::mt19937 rng(17);
+  ref::ConvGeometry g;
+  g.channels = 300;
+  g.in[1] = 6;
+  g.in[2] = 7;
+  g.out[1] = 6;
+  g.out[2] = 7;
+  g.kernel[1] = g.kernel[2] = 3;
+  g.pad[1] = g.pad[2] = 1;
+  for (QuantMode mode : {QuantMode::A8, QuantMode::A16, QuantMode::A16I16}) {
+    for (int bits : {8, 4}) {
+      const QType x_type = mode == QuantMode::A8 ? QType::U8 : QType::F32;
+      Problem p = matrix_problem(mode, bits, x_type, 9, g.im2col_rows(), g.out_size(), rng);
+      const size_t image = size_t(g.channels * g.in_size());
+      p.x = x_type == QType::F32 ? random_floats(image, 2.0f, rng)
+                                 : random_bytes<uint8_t>(image, 0, 255, rng);
+      p.source.conv = &g;
+      p.source.zero_point = mode == QuantMode::A8 ? 77 : 0;
+      if (mode == QuantMode::A16I16) p.source.abs_max = float(source_abs_max(p));
+      p.out_type = mode == QuantMode::A16 ? QType::F32 : QType::I32;
+      p.conv_taps = 9;
+      check(p, qgemm_kind_name(mode, bits) + " deep conv");
+    }
+  }
+}
+
+TEST_CASE("convolution weights take only convolutions of their geometry") {
   std::vector<int8_t> w(size_t(4 * 8 * 9), 1);
   const float scale = 0.1f;
-  for (Isa isa : isas_to_test()) {
-    const PackedQWeights conv =
-        pack_qconv_weights(QuantMode::A8, 8, 4, 8, 9, w.data(), &scale, false, isa);
-    std::vector<uint8_t> x(8 * 5 * 5, 7);
-    std::vector<float> y(4 * 25);
-    const QOutput out{QType::F32, y.data(), 25, 1, 1.0f, 0};
-    ref::ConvGeometry g;
-    g.channels = 8;
-    g.in[1] = g.in[2] = g.out[1] = g.out[2] = 5;
-    g.kernel[1] = g.kernel[2] = 3;
-    g.pad[1] = g.pad[2] = 1;
-    QSource image{QType::U8, x.data(), 0, 1, &g, 1.0f, 0, 0.0f};
-    CHECK_NOTHROW(qgemm(conv, image, 25, 0, 25, {}, out));
-    // A matrix source of the same depth.
-    QSource matrix{QType::U8, x.data(), 25, 1, nullptr, 1.0f, 0, 0.0f};
-    CHECK_THROWS_AS(qgemm(conv, matrix, 25, 0, 25, {}, out), nibble::Error);
-    // A 3-D geometry with as many taps.
-    ref::ConvGeometry g3 = g;
-    g3.kernel[0] = 9;
-    g3.kernel[1] = g3.kernel[2] = 1;
-    g3.in[0] = g3.out[0] = 9;
-    g3.pad[1] = g3.pad[2] = 0;
-    g3.in[1] = g3.in[2] = g3.out[1] = g3.out[2] = 1;
-    std::vector<uint8_t> x3(8 * 9, 7);
-    QSource volume{QType::U8, x3.data(), 0, 1, &g3, 1.0f, 0, 0.0f};
-    CHECK_THROWS_AS(qgemm(conv, volume, 9, 0, 9, {}, out), nibble::Error);
+  ref::ConvGeometry g;
+  g.channels = 8;
+  g.in[1] = g.in[2] = g.out[1] = g.out[2] = 5;
+  g.kernel[1] = g.kernel[2] = 3;
+  g.pad[1] = g.pad[2] = 1;
+  // A 3-D geometry with as many taps.
+  ref::ConvGeometry g3 = g;
+  g3.kernel[0] = 9;
+  g3.kernel[1] = g3.kernel[2] = 1;
+  g3.in[0] = g3.out[0] = 9;
+  g3.pad[1] = g3.pad[2] = 0;
+  g3.in[1] = g3.in[2] = g3.out[1] = g3.out[2] = 1;
+  std::vector<float> y(4 * 25);
+  const QOutput out{QType::F32, y.data(), 25, 1, 1.0f, 0};
+  for (QuantMode mode : {QuantMode::A8, QuantMode::A16, QuantMode::A16I16}) {
+    const QType type = mode == QuantMode::A8 ? QType::U8 : QType::F32;
+    std::vector<float> x(8 * 5 * 5, 1.0f);  // big enough for either element type
+    for (Isa isa : isas_to_test()) {
+      const PackedQWeights conv =
+          pack_qconv_weights(mode, 8, 4, 8, 9, w.data(), &scale, false, isa);
+      INFO(conv.kernel);
+      QSource image{type, x.data(), 0, 1, &g, 1.0f, 0, 1.0f};
+      CHECK_NOTHROW(qgemm(conv, image, 25, 0, 25, {}, out));
+      // A matrix source of the same depth.
+      QSource matrix{type, x.data(), 25, 1, nullptr, 1.0f, 0, 1.0f};
+      CHECK_THROWS_AS(qgemm(conv, matrix, 25, 0, 25, {}, out), nibble::Error);
+      QSource volume{type, x.data(), 0, 1, &g3, 1.0f, 0, 1.0f};
+      CHECK_THROWS_AS(qgemm(conv, volume, 9, 0, 9, {}, out), nibble::Error);
+    }
   }
 }
 

@@ -22,7 +22,7 @@ class AlignedBuffer {
     data_.reset();
     size_ = 0;
     if (count == 0) return;
-    data_.reset(static_cast<T*>(::operator new(count * sizeof(T), std::align_val_t{kAlignment})));
+    data_.reset(static_cast<T*>(::operator new (count * sizeof(T), std::align_val_t{kAlignment})));
     std::memset(static_cast<void*>(data_.get()), 0, count * sizeof(T));
     size_ = count;
   }
@@ -40,7 +40,7 @@ class AlignedBuffer {
 
  private:
   struct Free {
-    void operator()(T* p) const { ::operator delete(p, std::align_val_t{kAlignment}); }
+    void operator()(T* p) const { ::operator delete (p, std::align_val_t{kAlignment}); }
   };
   std::unique_ptr<T[], Free> data_;
   std::size_t size_ = 0;

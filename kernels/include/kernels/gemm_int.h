@@ -19,11 +19,13 @@
 //   A8:      y = (w_scale[m] * x_scale) * float(acc - x_zero_point * row_sum[m]) + bias[m]
 //   A16:     y = w_scale[m] * acc + bias[m]
 //   A16I16:  y = (w_scale[m] * x16_scale) * float(acc) + bias[m]
-//   then y = silu(y) if asked, y = clamp(y, clamp_min, clamp_max), and the output is y (F32),
-//   clamp(round_half_even(y / out_scale) + out_zero_point) (U8/S8, for chains of quantized
+//   with acc = sum_k w[m][k] * x[k][n] (x as stored), then y = silu(y) if asked,
+//   y = clamp(y, clamp_min, clamp_max), and the output is y (F32),
+//   clamp(round_half_even(y * (1 / out_scale)) + out_zero_point) (U8/S8, for chains of quantized
 //   layers), or the raw integer sum acc - x_zero_point * row_sum[m] (I32, integer modes only:
 //   ConvInteger/MatMulInteger, and what tests compare exactly). The multiply-add is fused (one
-//   rounding) everywhere, so requantized outputs match the reference exactly unless SiLU is used.
+//   rounding) everywhere, so requantized outputs match the reference exactly unless SiLU is used
+//   (a vector exp; within one quantization step).
 #pragma once
 
 #include <cstdint>
@@ -45,14 +47,14 @@ std::string qgemm_kind_name(QuantMode mode, int weight_bits);
 // Weights packed for one kernel. Move-only (the panels are an aligned buffer).
 struct PackedQWeights {
   QuantMode mode = QuantMode::A8;
-  int bits = 8;                   // 8 or 4
-  int64_t rows = 0;               // M: output channels
-  int64_t depth = 0;              // K: input channels x kernel taps
-  Isa isa = Isa::Ref;             // ISA of the kernel the panels are laid out for
-  std::string kernel;             // kind, register tile and ISA, e.g. "w4a8 8x48 avx512vnni"
-  int32_t max_abs = 0;            // largest |w| (bounds the int16 activation range of A16I16)
-  // Convolution weights of mode A8 (pack_qconv_weights) are laid out for reading the input
-  // directly: K runs over (channel quad, tap, channel in quad). 0 for GEMM weights.
+  int bits = 8;         // 8 or 4
+  int64_t rows = 0;     // M: output channels
+  int64_t depth = 0;    // K: input channels x kernel taps
+  Isa isa = Isa::Ref;   // ISA of the kernel the panels are laid out for
+  std::string kernel;   // kind, register tile and ISA, e.g. "w4a8 8x48 avx512vnni"
+  int32_t max_abs = 0;  // largest |w| (bounds the int16 activation range of A16I16)
+  // Convolution weights (pack_qconv_weights) are laid out for reading the input in place: K runs
+  // over (channel group, tap, channel in group). The kernel's taps; 0 for GEMM weights.
   int64_t conv_taps = 0;
   std::vector<float> scales;      // one per row
   std::vector<int32_t> row_sums;  // sum over k of w[m][k]
@@ -66,15 +68,16 @@ struct PackedQWeights {
 // kernel of ISA level <= `isa`. `scales` holds `rows` values when per_channel, else one. Throws
 // nibble::Error(InvalidArgument) for bits other than 4/8, int4 values outside [-8, 7], empty or
 // negative sizes, non-finite or non-positive scales, or an `isa` above what this CPU supports.
-PackedQWeights pack_qweights(QuantMode mode, int bits, int64_t rows, int64_t depth,
-                             const int8_t* w, int64_t w_row_stride, const float* scales,
-                             bool per_channel, Isa isa = active_isa());
+PackedQWeights pack_qweights(QuantMode mode, int bits, int64_t rows, int64_t depth, const int8_t* w,
+                             int64_t w_row_stride, const float* scales, bool per_channel,
+                             Isa isa = active_isa());
 
 // Packs the weights of a 2-D (or 1-D) convolution, W[out_channels][in_channels][taps] with taps
-// the kernel's kh * kw, like pack_qweights. Mode A8 then reads the image directly — a padded,
-// channel-interleaved copy made once per call instead of an im2col block per column block — so
-// these weights only take convolution sources with the same tap count and a 2-D geometry; the
-// other modes get the GEMM layout.
+// the kernel's kh * kw (one group), like pack_qweights. qgemm then reads the image in place as an
+// implicit GEMM — one padded, channel-interleaved copy of the input rows per band of output rows
+// instead of an im2col block per column block — so these weights take only convolution sources
+// with a 2-D geometry of `taps` taps. Use this for convolutions; pack_qweights weights take any
+// source (convolutions through im2col).
 PackedQWeights pack_qconv_weights(QuantMode mode, int bits, int64_t out_channels,
                                   int64_t in_channels, int64_t taps, const int8_t* w,
                                   const float* scales, bool per_channel, Isa isa = active_isa());
@@ -106,7 +109,7 @@ struct QOutput {
   void* data = nullptr;
   int64_t row_stride = 0;
   int64_t col_stride = 1;
-  float scale = 1.0f;      // U8/S8: real value = scale * (q - zero_point)
+  float scale = 1.0f;  // U8/S8: real value = scale * (q - zero_point)
   int32_t zero_point = 0;
 };
 
@@ -119,8 +122,9 @@ struct QEpilogue {
 
 // Computes columns [n_begin, n_end) of C, all rows. N is the column count of B (for a
 // convolution source, conv->out_size()). Single-threaded and thread-safe: callers split column
-// ranges across threads; scratch is per thread. Throws nibble::Error(InvalidArgument) on a
-// source or output type the weights' mode does not take, or an empty range outside [0, N].
+// ranges across threads (for convolutions, preferably at output-row boundaries); scratch is per
+// thread. Throws nibble::Error(InvalidArgument) on a source or output type the weights' mode does
+// not take, a source the weights were not packed for, or a range outside [0, N].
 void qgemm(const PackedQWeights& w, const QSource& b, int64_t n, int64_t n_begin, int64_t n_end,
            const QEpilogue& epilogue, const QOutput& out);
 
@@ -142,8 +146,7 @@ namespace ref {
 // (m, k) at w[m * w_row_stride + k] (int4 values in [-8, 7]) and one scale per row. Plain loops.
 void qgemm_reference(QuantMode mode, int64_t rows, int64_t depth, const int8_t* w,
                      int64_t w_row_stride, const float* row_scales, const QSource& b, int64_t n,
-                     int64_t n_begin, int64_t n_end, const QEpilogue& epilogue,
-                     const QOutput& out);
+                     int64_t n_begin, int64_t n_end, const QEpilogue& epilogue, const QOutput& out);
 
 }  // namespace ref
 }  // namespace nibble::kernels

@@ -54,15 +54,15 @@ inline void prepare_s8_split(const uint8_t* packed, int bits, int64_t count, voi
       for (int quarter = 0; quarter < 2; ++quarter) {
         const __m256i w16 = _mm256_cvtepi8_epi16(quarter ? _mm256_extracti128_si256(w, 1)
                                                          : _mm256_castsi256_si128(w));
-        const __m256i lo = _mm256_sub_epi16(
-            _mm256_and_si256(_mm256_add_epi16(w16, eight), fifteen), eight);
+        const __m256i lo =
+            _mm256_sub_epi16(_mm256_and_si256(_mm256_add_epi16(w16, eight), fifteen), eight);
         const __m256i hi = _mm256_srai_epi16(_mm256_sub_epi16(w16, lo), 4);
         // Values fit int8; packs works per 128-bit lane, so fix the order with a permute.
         const int64_t at = i + 32 * half + 16 * quarter;
-        const __m128i lo8 = _mm256_castsi256_si128(
-            _mm256_permute4x64_epi64(_mm256_packs_epi16(lo, lo), 0x08));
-        const __m128i hi8 = _mm256_castsi256_si128(
-            _mm256_permute4x64_epi64(_mm256_packs_epi16(hi, hi), 0x08));
+        const __m128i lo8 =
+            _mm256_castsi256_si128(_mm256_permute4x64_epi64(_mm256_packs_epi16(lo, lo), 0x08));
+        const __m128i hi8 =
+            _mm256_castsi256_si128(_mm256_permute4x64_epi64(_mm256_packs_epi16(hi, hi), 0x08));
         _mm_storeu_si128(reinterpret_cast<__m128i*>(lo_out + at), lo8);
         _mm_storeu_si128(reinterpret_cast<__m128i*>(hi_out + at), hi8);
       }
@@ -108,7 +108,8 @@ inline void prepare_f32(const uint8_t* packed, int bits, int64_t count, void* ou
 // away from a division, at a fraction of its cost).
 NIBBLE_INLINE __m256 silu(__m256 x) {
   const __m256 one = _mm256_set1_ps(1.0f);
-  const __m256 d = _mm256_add_ps(one, ::nibble::kernels::avx2::exp_ps(_mm256_sub_ps(_mm256_setzero_ps(), x)));
+  const __m256 d =
+      _mm256_add_ps(one, ::nibble::kernels::avx2::exp_ps(_mm256_sub_ps(_mm256_setzero_ps(), x)));
   __m256 r = _mm256_rcp_ps(d);
   r = _mm256_fmadd_ps(r, _mm256_fnmadd_ps(d, r, one), r);
   return _mm256_mul_ps(x, r);
@@ -159,7 +160,8 @@ struct TileStore {
     }
     const __m256 q = _mm256_min_ps(_mm256_max_ps(_mm256_mul_ps(y, inv_scale), q_lo), q_hi);
     const __m256i qi = _mm256_add_epi32(_mm256_cvtps_epi32(q), zero_point);
-    const __m128i w16 = _mm_packs_epi32(_mm256_castsi256_si128(qi), _mm256_extracti128_si256(qi, 1));
+    const __m128i w16 =
+        _mm_packs_epi32(_mm256_castsi256_si128(qi), _mm256_extracti128_si256(qi, 1));
     const __m128i bytes = out == QType::U8 ? _mm_packus_epi16(w16, w16) : _mm_packs_epi16(w16, w16);
     int8_t* d = static_cast<int8_t*>(dst) + offset;
     if (valid == 8) {
@@ -225,9 +227,10 @@ NIBBLE_INLINE void start_int_tile(__m256i (&acc)[MR][NV], const Tile& t) {
   for (int r = 0; r < MR; ++r) {
 #pragma GCC unroll 16
     for (int v = 0; v < NV; ++v) {
-      acc[r][v] = t.first ? _mm256_setzero_si256()
-                          : _mm256_loadu_si256(
-                                reinterpret_cast<const __m256i*>(p + r * t.partial_ld + v * 8));
+      acc[r][v] =
+          t.first
+              ? _mm256_setzero_si256()
+              : _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + r * t.partial_ld + v * 8));
     }
   }
 }

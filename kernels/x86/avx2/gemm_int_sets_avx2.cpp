@@ -29,9 +29,12 @@ const KernelSet kW4A16i16 {"w4a16i16 6x16 avx2", QuantMode::A16I16, 4, Isa::Avx2
 const KernelSet* kernel_set(QuantMode mode, int bits) {
   const bool int4 = bits == 4;
   switch (mode) {
-    case QuantMode::A8: return int4 ? &kW4A8 : &kW8A8;
-    case QuantMode::A16: return int4 ? &kW4A16 : &kW8A16;
-    case QuantMode::A16I16: return int4 ? &kW4A16i16 : &kW8A16i16;
+    case QuantMode::A8:
+      return int4 ? &kW4A8 : &kW8A8;
+    case QuantMode::A16:
+      return int4 ? &kW4A16 : &kW8A16;
+    case QuantMode::A16I16:
+      return int4 ? &kW4A16i16 : &kW8A16i16;
   }
   return nullptr;
 }

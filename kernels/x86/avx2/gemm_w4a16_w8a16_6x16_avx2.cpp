@@ -1,4 +1,4 @@
-// W4A16 and W8A16 (weight-only) tile, AVX2 + FMA: float FMA on weights expanded in the cache, 6 x 16.
+// W4A16 and W8A16 (weight-only) tile, AVX2 + FMA, 6 x 16: float FMA on weights expanded in cache.
 //
 //   B:        per depth, 16 float columns at Tile::b_offsets[k] — two ymm
 //   A panel:  [k][6 rows] float, the integer weight values (prepare_a expands 4/8-bit weights

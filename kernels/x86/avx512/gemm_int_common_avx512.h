@@ -49,10 +49,10 @@ inline void prepare_s8_split(const uint8_t* packed, int bits, int64_t count, voi
   for (int64_t i = 0; i < count; i += 64) {
     const __m512i w = load_s8x64(packed + i * bits / 8, bits);
     for (int half = 0; half < 2; ++half) {
-      const __m512i w16 = _mm512_cvtepi8_epi16(half ? _mm512_extracti64x4_epi64(w, 1)
-                                                     : _mm512_castsi512_si256(w));
-      const __m512i lo = _mm512_sub_epi16(_mm512_and_si512(_mm512_add_epi16(w16, eight), fifteen),
-                                          eight);
+      const __m512i w16 =
+          _mm512_cvtepi8_epi16(half ? _mm512_extracti64x4_epi64(w, 1) : _mm512_castsi512_si256(w));
+      const __m512i lo =
+          _mm512_sub_epi16(_mm512_and_si512(_mm512_add_epi16(w16, eight), fifteen), eight);
       const __m512i hi = _mm512_srai_epi16(_mm512_sub_epi16(w16, lo), 4);
       _mm256_storeu_si256(reinterpret_cast<__m256i*>(lo_out + i + 32 * half),
                           _mm512_cvtepi16_epi8(lo));
@@ -92,7 +92,8 @@ inline void prepare_f32(const uint8_t* packed, int bits, int64_t count, void* ou
 // epilogue to matter).
 NIBBLE_INLINE __m512 silu(__m512 x) {
   const __m512 one = _mm512_set1_ps(1.0f);
-  const __m512 d = _mm512_add_ps(one, ::nibble::kernels::avx512::exp_ps(_mm512_sub_ps(_mm512_setzero_ps(), x)));
+  const __m512 d =
+      _mm512_add_ps(one, ::nibble::kernels::avx512::exp_ps(_mm512_sub_ps(_mm512_setzero_ps(), x)));
   __m512 r = _mm512_rcp14_ps(d);
   r = _mm512_fmadd_ps(r, _mm512_fnmadd_ps(d, r, one), r);
   return _mm512_mul_ps(x, r);
@@ -188,8 +189,8 @@ NIBBLE_INLINE void start_int_tile(__m512i (&acc)[MR][NV], const Tile& t) {
   for (int r = 0; r < MR; ++r) {
 #pragma GCC unroll 16
     for (int v = 0; v < NV; ++v) {
-      acc[r][v] = t.first ? _mm512_setzero_si512()
-                          : _mm512_loadu_si512(p + r * t.partial_ld + v * 16);
+      acc[r][v] =
+          t.first ? _mm512_setzero_si512() : _mm512_loadu_si512(p + r * t.partial_ld + v * 16);
     }
   }
 }
