@@ -17,6 +17,7 @@ PACKAGES=(
   libbenchmark-dev doctest-dev           # benchmarks and tests
   libcli11-dev                           # CLI argument parsing
   nlohmann-json3-dev                     # JSON reports and COCO annotations
+  clang-16 libclang-rt-16-dev            # sanitizer builds and libFuzzer targets (scripts/test.sh)
   python3 python3-venv python3-dev       # ONNX Runtime reference checks, the Python package
 )
 

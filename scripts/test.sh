@@ -24,6 +24,12 @@ if [[ -f $MODEL ]]; then
 else
   echo "test: SKIPPED running examples/embed: $MODEL not found (set NIBBLE_ASSETS)"
 fi
-# The test suite runs last so its summary closes the log.
 ctest --test-dir build --output-on-failure || status=$?
+echo "test: setup, Release build and tests took $((SECONDS / 60)) min"
+
+# The same suites under AddressSanitizer + UndefinedBehaviorSanitizer, leak checks of the CLI and
+# a smoke run of each fuzz target (a separate clang build, build-asan/).
+sanitizers_start=$SECONDS
+bash scripts/test_sanitizers.sh || status=$?
+echo "test: sanitizers took $(((SECONDS - sanitizers_start) / 60)) min; total $((SECONDS / 60)) min"
 exit "$status"

@@ -87,6 +87,7 @@ BenchRun prepare_conv_w8a16i16(const ConvShape& shape, const BenchContext& ctx);
 BenchRun prepare_conv_w4a16i16(const ConvShape& shape, const BenchContext& ctx);
 BenchRun prepare_gemm_onednn_u8s8(const GemmShape& shape, const BenchContext& ctx);
 BenchRun prepare_conv_onednn_u8s8(const ConvShape& shape, const BenchContext& ctx);
+BenchRun prepare_conv_onednn_u8s8_nozp(const ConvShape& shape, const BenchContext& ctx);
 
 // FMA peak of one thread at the widest vector width active_isa() allows, in GFLOPS
 // (peak_fma.cpp); the reference for every peak_frac counter.

@@ -51,6 +51,7 @@ const ConvKind kConvKinds[] = {
     {"w8a16i16", prepare_conv_w8a16i16},
     {"w4a16i16", prepare_conv_w4a16i16},
     {"onednn_u8s8", prepare_conv_onednn_u8s8},
+    {"onednn_u8s8_nozp", prepare_conv_onednn_u8s8_nozp},
 };
 
 const int64_t kSquareGemmSizes[] = {256, 512, 1024, 2048};

@@ -4,11 +4,13 @@
 //   w8a16i16, w4a16i16  float activations quantized per tensor to int16 at run time
 // GEMMs dequantize to float (no bias or activation, like the f32 kind). Convolutions fuse bias and
 // SiLU like every conv kind; the integer kinds requantize to uint8 (the next quantized layer's
-// input), the others write float. Depthwise shapes are not covered by these kernels (skipped).
+// input), the others write float. Depthwise shapes run the integer depthwise kernel
+// (dwconv_int.h) in w8a8/w4a8 and are skipped by the weight-only kinds.
 #include <memory>
 #include <random>
 
 #include "bench/kernels/bench_kinds.h"
+#include "kernels/dwconv_int.h"
 #include "kernels/gemm_int.h"
 
 namespace nibble::bench {
@@ -81,8 +83,53 @@ BenchRun prepare_gemm(QuantMode mode, int bits, const GemmShape& s, const BenchC
   };
 }
 
+// One channel per group: the integer depthwise kernel (kernels/dwconv_int.h), as nibble.QConv
+// runs it, channels split across the pool's threads.
+BenchRun prepare_depthwise(int bits, const ConvShape& s, const BenchContext& ctx) {
+  auto d = std::make_shared<Operands>();
+  ref::ConvGeometry& g = d->geometry;
+  g.channels = 1;
+  g.in[1] = s.height;
+  g.in[2] = s.width;
+  g.out[1] = s.out_height();
+  g.out[2] = s.out_width();
+  g.kernel[1] = g.kernel[2] = s.kernel;
+  g.stride[1] = g.stride[2] = s.stride;
+  g.pad[1] = g.pad[2] = s.pad();
+  const int64_t channels = s.out_channels, taps = s.kernel * s.kernel, n = g.out_size();
+  const std::vector<int8_t> w = random_weights(size_t(channels * taps), bits, 1);
+  const std::vector<float> scales(size_t(channels), 0.01f);
+  auto packed = std::make_shared<PackedQDwWeights>(
+      pack_qdwconv_weights(bits, channels, taps, w.data(), scales.data(), true));  // at load
+  d->bias = random_floats(size_t(channels), 2);
+  d->x8 = random_bytes(size_t(s.in_channels * s.height * s.width), 3);
+  d->y8.resize(size_t(channels * n));
+  QSource source;
+  source.conv = &d->geometry;
+  source.type = QType::U8;
+  source.data = d->x8.data();
+  source.scale = 0.02f;
+  source.zero_point = 128;
+  const QOutput out{QType::U8, d->y8.data(), n, 1, 0.05f, 10};
+  return [d, packed, source, out, channels, pool = ctx.pool] {
+    QEpilogue ep;
+    ep.bias = d->bias.data();
+    ep.silu = true;
+    if (pool == nullptr || pool->num_threads() <= 1) {
+      qdwconv(*packed, source, 0, channels, ep, out);
+      return;
+    }
+    pool->parallel_for(channels, [&](int64_t begin, int64_t end) {
+      qdwconv(*packed, source, begin, end, ep, out);
+    });
+  };
+}
+
 BenchRun prepare_conv(QuantMode mode, int bits, const ConvShape& s, const BenchContext& ctx) {
-  if (s.groups != 1) return {};
+  if (s.groups != 1) {
+    const bool depthwise = s.groups == s.in_channels && s.groups == s.out_channels;
+    return depthwise && mode == QuantMode::A8 ? prepare_depthwise(bits, s, ctx) : BenchRun{};
+  }
   auto d = std::make_shared<Operands>();
   ref::ConvGeometry& g = d->geometry;
   g.channels = s.in_channels;

@@ -2,14 +2,17 @@
 // count and ISA cap as nibble (bench_main.cpp):
 //   onednn_u8s8 GEMM  dnnl::gemm_u8s8s32 (uint8 x int8 -> int32), computing the same product
 //                     transposed (C^T = X^T · W^T, oneDNN's uint8 operand being A);
-//   onednn_u8s8 conv  convolution_forward with uint8 source, int8 weights, float bias,
-//                     per-channel output scales, a fused swish (SiLU) and uint8 destination —
-//                     what w8a8 computes — every tensor in the layout oneDNN prefers (format
-//                     `any`, reordered once outside the timed loop). oneDNN runs without source
-//                     zero points here (its fastest path); nibble's kinds pay for theirs.
+//   onednn_u8s8 conv  convolution_forward with uint8 source (zero point 128), int8 weights,
+//                     float bias, per-channel output scales, a fused swish (SiLU) and uint8
+//                     destination (zero point 10) — exactly what w8a8/w4a8 compute — every tensor
+//                     in the layout oneDNN prefers (format `any`, reordered once outside the
+//                     timed loop); depthwise shapes as grouped convolutions;
+//   onednn_u8s8_nozp  the same without zero points (symmetric activations: oneDNN's fastest
+//                     path, less work than the nibble kinds do).
 #include <dnnl.hpp>
 #include <memory>
 #include <random>
+#include <unordered_map>
 
 #include "bench/kernels/bench_kinds.h"
 
@@ -66,15 +69,24 @@ BenchRun prepare_gemm_onednn_u8s8(const GemmShape& s, const BenchContext&) {
   };
 }
 
-BenchRun prepare_conv_onednn_u8s8(const ConvShape& s, const BenchContext&) {
+namespace {
+
+// The convolution with uint8 source, int8 weights, float bias, per-channel output scales, a fused
+// swish and uint8 destination. With `zero_points`, the source has zero point 128 and the
+// destination 10, as in nibble's w8a8/w4a8 kinds (runtime zero points: the only kind oneDNN 2.x
+// convolutions take).
+BenchRun prepare_conv_u8s8(const ConvShape& s, bool zero_points) {
   using dnnl::memory;
   using tag = memory::format_tag;
   using dt = memory::data_type;
-  if (s.groups != 1) return {};  // the w8a8/w4a8 kinds have no depthwise kernel either
   Engine& e = onednn();
   const memory::dims src_dims{1, s.in_channels, s.height, s.width};
   const memory::dims dst_dims{1, s.out_channels, s.out_height(), s.out_width()};
-  const memory::dims w_dims{s.out_channels, s.in_channels, s.kernel, s.kernel};
+  const bool grouped = s.groups > 1;
+  const memory::dims w_dims =
+      grouped ? memory::dims{s.groups, s.out_channels / s.groups, s.in_channels / s.groups,
+                             s.kernel, s.kernel}
+              : memory::dims{s.out_channels, s.in_channels, s.kernel, s.kernel};
   const memory::desc src_md(src_dims, dt::u8, tag::any), dst_md(dst_dims, dt::u8, tag::any);
   const memory::desc w_md(w_dims, dt::s8, tag::any), bias_md({s.out_channels}, dt::f32, tag::x);
   const dnnl::convolution_forward::desc desc(
@@ -85,30 +97,53 @@ BenchRun prepare_conv_onednn_u8s8(const ConvShape& s, const BenchContext&) {
   dnnl::post_ops ops;
   ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_swish, 1.0f, 0.0f);
   attr.set_post_ops(ops);
+  if (zero_points) {
+    attr.set_zero_points(DNNL_ARG_SRC, 0, {DNNL_RUNTIME_S32_VAL});
+    attr.set_zero_points(DNNL_ARG_DST, 0, {DNNL_RUNTIME_S32_VAL});
+  }
   const dnnl::convolution_forward::primitive_desc pd(desc, attr, e.engine);
 
   struct State {
     dnnl::convolution_forward conv;
-    dnnl::memory src, weights, bias, dst;
+    dnnl::memory src, weights, bias, dst, src_zero_point, dst_zero_point;
+    std::vector<int32_t> zero_point_values{128, 10};
   };
   auto state = std::make_shared<State>();
   state->conv = dnnl::convolution_forward(pd);
   state->src = filled(pd.src_desc(), memory::desc(src_dims, dt::u8, tag::nchw),
                       random_ints<uint8_t>(size_t(s.in_channels * s.height * s.width), 0, 255, 3));
-  state->weights =
-      filled(pd.weights_desc(), memory::desc(w_dims, dt::s8, tag::oihw),
-             random_ints<int8_t>(size_t(s.out_channels * s.in_channels * s.kernel * s.kernel), -128,
-                                 127, 1));
+  state->weights = filled(
+      pd.weights_desc(), memory::desc(w_dims, dt::s8, grouped ? tag::goihw : tag::oihw),
+      random_ints<int8_t>(size_t(s.out_channels * (s.in_channels / s.groups) * s.kernel * s.kernel),
+                          -128, 127, 1));
   state->bias = filled(pd.bias_desc(), bias_md, random_floats(size_t(s.out_channels), 2));
   state->dst = dnnl::memory(pd.dst_desc(), e.engine);
-  return [state] {
+  const memory::desc zero_point_md({1}, dt::s32, tag::x);
+  state->src_zero_point = dnnl::memory(zero_point_md, e.engine, &state->zero_point_values[0]);
+  state->dst_zero_point = dnnl::memory(zero_point_md, e.engine, &state->zero_point_values[1]);
+  return [state, zero_points] {
     Engine& e = onednn();
-    state->conv.execute(e.stream, {{DNNL_ARG_SRC, state->src},
-                                   {DNNL_ARG_WEIGHTS, state->weights},
-                                   {DNNL_ARG_BIAS, state->bias},
-                                   {DNNL_ARG_DST, state->dst}});
+    std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, state->src},
+                                               {DNNL_ARG_WEIGHTS, state->weights},
+                                               {DNNL_ARG_BIAS, state->bias},
+                                               {DNNL_ARG_DST, state->dst}};
+    if (zero_points) {
+      args[DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC] = state->src_zero_point;
+      args[DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_DST] = state->dst_zero_point;
+    }
+    state->conv.execute(e.stream, args);
     e.stream.wait();
   };
+}
+
+}  // namespace
+
+BenchRun prepare_conv_onednn_u8s8(const ConvShape& s, const BenchContext&) {
+  return prepare_conv_u8s8(s, true);
+}
+
+BenchRun prepare_conv_onednn_u8s8_nozp(const ConvShape& s, const BenchContext&) {
+  return prepare_conv_u8s8(s, false);
 }
 
 }  // namespace nibble::bench

@@ -4,9 +4,11 @@
 Each engine loads each model once per thread count (one session, kept for all its runs); the
 engines then take turns, round after round (the order rotating each round), so drifting machine
 load hits them alike. All get the same input (uniform 0..1, seeded) and the same thread count.
-The table gives the median latency per engine, the ratios nibble/ONNX Runtime and
+The first table gives the median latency per engine, the ratios nibble/ONNX Runtime and
 nibble/OpenVINO (below 1: nibble is faster) and, for quantized models, the speed-up over their
-FP32 model in each engine. An engine that cannot load a file gets "n/a" and a footnote.
+FP32 model in each engine; the second, each engine's load time and peak resident memory (every
+engine runs in a process of its own). An engine that cannot load a file gets "n/a" and a
+footnote.
 
 A model is "quantized" when its graph has QuantizeLinear/DequantizeLinear, ConvInteger,
 MatMulInteger, QLinearConv or QLinearMatMul nodes; its FP32 model is the closest non-quantized
@@ -16,7 +18,8 @@ model listed before it (or the one named with --base).
         m-fp32=yolov10m.onnx m-w4a16=yolov10m-w4a16.onnx --threads 1 2 --md peers.md
 
 nibble runs as `nibble bench MODEL --serve` (found at build/bin/nibble, or --nibble PATH);
-ONNX Runtime and OpenVINO come from the Python environment (scripts/setup.sh installs both).
+ONNX Runtime and OpenVINO run as bench/peers/engine_worker.py in the Python environment
+(scripts/setup.sh installs both).
 """
 import argparse
 import datetime
@@ -32,6 +35,7 @@ import numpy as np
 import onnx
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "engine_worker.py")
 QUANTIZED_OPS = {"QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear", "ConvInteger",
                  "MatMulInteger", "QLinearConv", "QLinearMatMul"}
 ENGINES = ["nibble", "onnxruntime", "openvino"]
@@ -47,86 +51,57 @@ def first_line(text, limit=160):
     return line if len(line) <= limit else line[:limit - 3] + "..."
 
 
-class Nibble:
-    def __init__(self, binary, model, threads, inputs, warmup):
-        args = [binary, "bench", model, "--threads", str(threads), "--warmup", str(warmup),
-                "--serve"]
+def process_kb(pid, field):
+    """VmRSS (resident) or VmHWM (peak resident) of a live process in KiB; None off Linux."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+class EngineProcess:
+    """One engine with one model loaded, in a process of its own, serving timed runs.
+
+    nibble is `nibble bench MODEL --serve`; ONNX Runtime and OpenVINO are engine_worker.py,
+    which speaks the same line protocol. A process per engine keeps the engines' thread pools
+    and allocators apart, and makes the load time and peak resident memory each engine's own.
+    """
+
+    def __init__(self, engine, model, threads, inputs, args):
+        if engine == "nibble":
+            command = [args.nibble, "bench", model, "--serve"]
+        else:
+            command = [sys.executable, WORKER, engine, model]
+        command += ["--threads", str(threads), "--warmup", str(args.warmup)]
         for name, path in inputs.items():
-            args += ["--input", f"{name}={path}"]
-        self.process = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            command += ["--input", f"{name}={path}"]
+        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                         stderr=subprocess.PIPE, text=True)
         ready = self.process.stdout.readline()
         if not ready:
             error = self.process.stderr.read()
             self.process.wait()
             raise CannotLoad(first_line(error.replace("nibble: error: ", "")))
-        json.loads(ready)
+        self.ready = json.loads(ready)
 
     def run(self, count):
         self.process.stdin.write(f"{count}\n")
         self.process.stdin.flush()
         line = self.process.stdout.readline()
         if not line:
-            raise RuntimeError("nibble stopped: " + first_line(self.process.stderr.read()))
+            raise RuntimeError("engine stopped: " + first_line(self.process.stderr.read()))
         return json.loads(line)["runs_ms"]
 
     def close(self):
+        """Ends the process; returns its peak resident memory in KiB (None if unknown)."""
+        peak_kb = process_kb(self.process.pid, "VmHWM")
         self.process.stdin.close()
         self.process.wait()
-
-
-class OnnxRuntime:
-    def __init__(self, model, threads, feed, warmup):
-        import onnxruntime as ort
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        try:
-            self.session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
-            self.feed = feed
-            for _ in range(warmup):
-                self.session.run(None, feed)
-        except Exception as e:  # ORT raises its own exception types per failure
-            raise CannotLoad(first_line(e)) from e
-
-    def run(self, count):
-        times = []
-        for _ in range(count):
-            start = time.perf_counter()
-            self.session.run(None, self.feed)
-            times.append((time.perf_counter() - start) * 1e3)
-        return times
-
-    def close(self):
-        self.session = None
-
-
-class OpenVino:
-    def __init__(self, model, threads, feed, warmup):
-        import openvino as ov
-        # f32 precision: on CPUs with bf16 OpenVINO would otherwise compute in bf16.
-        config = {"INFERENCE_NUM_THREADS": threads, "NUM_STREAMS": 1,
-                  "PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"}
-        try:
-            compiled = ov.Core().compile_model(model, "CPU", config)
-            self.request = compiled.create_infer_request()
-            self.feed = feed
-            for _ in range(warmup):
-                self.request.infer(feed)
-        except Exception as e:  # OpenVINO raises RuntimeError for unsupported models
-            raise CannotLoad(first_line(e)) from e
-
-    def run(self, count):
-        times = []
-        for _ in range(count):
-            start = time.perf_counter()
-            self.request.infer(self.feed)
-            times.append((time.perf_counter() - start) * 1e3)
-        return times
-
-    def close(self):
-        self.request = None
+        return peak_kb
 
 
 def describe_model(spec):
@@ -149,7 +124,7 @@ def describe_model(spec):
 
 
 def make_inputs(model, seed, directory):
-    """Uniform 0..1 floats (an image's range), zeros for other types; also saved as .npy."""
+    """Uniform 0..1 floats (an image's range), zeros for other types, saved as .npy."""
     rng = np.random.default_rng(seed)
     feed, files = {}, {}
     for name, (dtype, dims) in model["inputs"].items():
@@ -164,17 +139,13 @@ def make_inputs(model, seed, directory):
 
 
 def measure(model, threads, args, directory):
-    """Median ms per engine (or the reason it cannot load), all engines alternating."""
-    feed, files = make_inputs(model, args.seed, directory)
+    """Per engine: median ms, load ms and peak RSS (or why it cannot load), engines alternating."""
+    _, files = make_inputs(model, args.seed, directory)
     sessions, result = {}, {}
     for engine in args.engines:
+        # Each engine loads while the others are idle: load times are not disturbed.
         try:
-            if engine == "nibble":
-                sessions[engine] = Nibble(args.nibble, model["path"], threads, files, args.warmup)
-            elif engine == "onnxruntime":
-                sessions[engine] = OnnxRuntime(model["path"], threads, feed, args.warmup)
-            else:
-                sessions[engine] = OpenVino(model["path"], threads, feed, args.warmup)
+            sessions[engine] = EngineProcess(engine, model["path"], threads, files, args)
         except CannotLoad as e:
             result[engine] = {"error": str(e)}
     runs = {engine: [] for engine in sessions}
@@ -187,8 +158,12 @@ def measure(model, threads, args, directory):
             time.sleep(args.pause)
             runs[engine] += sessions[engine].run(args.runs)
     for engine, session in sessions.items():
-        session.close()
-        result[engine] = {"median_ms": float(np.median(runs[engine])), "runs_ms": runs[engine]}
+        peak_kb = session.close()
+        before_kb = session.ready.get("rss_before_load_kb")
+        result[engine] = {"median_ms": float(np.median(runs[engine])), "runs_ms": runs[engine],
+                          "load_ms": session.ready.get("load_ms"),
+                          "peak_rss_mb": peak_kb / 1024 if peak_kb else None,
+                          "rss_before_load_mb": before_kb / 1024 if before_kb else None}
     return result
 
 
@@ -261,6 +236,37 @@ def table(models, results, args):
                     speedups.append(f"{base / this:.2f}x" if base and this else "n/a")
                 row.append(" / ".join(speedups) if model["base"] else "")
             lines.append("| " + " | ".join(row) + " |")
+
+    # Load time and memory: what each engine's process took to become ready, and its peak.
+    def resource(engine, model, threads, key, form):
+        r = results[(model["label"], threads)].get(engine)
+        return form.format(r[key]) if r and r.get(key) is not None else "n/a"
+
+    head = (["model", "threads"] + [f"{TITLES[e]} load ms" for e in engines]
+            + [f"{TITLES[e]} peak RSS MB" for e in engines])
+    lines += ["", "| " + " | ".join(head) + " |",
+              "|" + "|".join(["---", "---:"] + ["---:"] * (len(head) - 2)) + "|"]
+    for model in models:
+        for threads in args.threads:
+            row = [model["label"], str(threads)]
+            row += [resource(e, model, threads, "load_ms", "{:.0f}") for e in engines]
+            row += [resource(e, model, threads, "peak_rss_mb", "{:.0f}") for e in engines]
+            lines.append("| " + " | ".join(row) + " |")
+    baselines = {}
+    for r in results.values():
+        for engine, entry in r.items():
+            if entry.get("rss_before_load_mb"):
+                baselines.setdefault(engine, []).append(entry["rss_before_load_mb"])
+    lines.append("")
+    lines.append(
+        "Load: from the model file to a session ready to run (nibble: Session::load; ONNX "
+        "Runtime: InferenceSession(); OpenVINO: compile_model), before any warmup run. Peak "
+        "RSS: the high-water mark of resident memory (VmHWM) of the engine's own process after "
+        "all its runs"
+        + ("; the Python processes of " + ", ".join(
+            f"{TITLES[e]} ({min(v):.0f} MB)" for e, v in baselines.items())
+           + " already held the interpreter and the engine's library before loading"
+           if baselines else "") + ".")
     lines.append("")
     lines += [f"[^{i + 1}]: {text}" for i, text in enumerate(notes)]
     return "\n".join(lines)

@@ -1,8 +1,12 @@
 #include <algorithm>
 #include <filesystem>
 #include <mutex>
+#include <optional>
 #include <sstream>
 #include <thread>
+#if defined(__GLIBC__)
+#include <malloc.h>  // malloc_trim
+#endif
 
 #include "engine/passes/passes.h"
 #include "engine/plan/plan.h"
@@ -24,6 +28,9 @@ struct Session::Impl {
   mutable std::mutex plans_mutex;
   mutable std::map<PlanKey, std::shared_ptr<const Plan>> plans;
   mutable std::vector<bool> value_specialized;  // per graph input
+  // Set when the load-time plan took over the weights it packed (see release_packed_weights):
+  // `graph` can then plan no other input shapes.
+  bool weights_released = false;
 
   // `values[i]` may be null when only shapes are known (planning at load, describe()); then an
   // input that must be a constant makes this throw ConstantInputRequired.
@@ -32,6 +39,18 @@ struct Session::Impl {
 };
 
 namespace {
+
+// A model with static input shapes only ever runs the plan made at load, so the loaded graph need
+// not keep the weights that plan packed: dropping them leaves one resident copy (the packed one).
+void release_packed_weights(Graph& graph, const Plan& plan) {
+  for (size_t v = 0; v < graph.values.size(); ++v) {
+    std::optional<Tensor>& constant = graph.values[v].constant;
+    const std::optional<Tensor>& planned = plan.graph.values[v].constant;
+    if (constant && constant->numel() > 0 && (!planned || planned->raw() == nullptr)) {
+      constant = Tensor::view(constant->dtype(), constant->shape(), static_cast<void*>(nullptr));
+    }
+  }
+}
 
 std::shared_ptr<Session::Impl> make_impl(Graph graph, const SessionOptions& options) {
   auto impl = std::make_shared<Session::Impl>();
@@ -81,6 +100,13 @@ std::shared_ptr<Session::Impl> make_impl(Graph graph, const SessionOptions& opti
     } catch (const ConstantInputRequired&) {
       // Planned at the first run, when the input's value is known.
     }
+    if (plan) {
+      release_packed_weights(impl->graph, *plan);
+      impl->weights_released = true;
+#if defined(__GLIBC__)
+      malloc_trim(0);  // hand the freed weights (and the parsed model) back to the OS
+#endif
+    }
   }
 
   for (ValueId v : impl->graph.outputs) {
@@ -115,6 +141,12 @@ std::shared_ptr<const Plan> Session::Impl::plan_for(const std::vector<Shape>& sh
     }
     auto it = plans.find(key);
     if (it != plans.end()) return it->second;
+    if (weights_released) {
+      std::string message = "the model has static input shapes and was planned for them at load (";
+      for (const Shape& shape : plans.begin()->first.first) message += shape_str(shape);
+      message += "); set SessionOptions::input_shapes to plan others";
+      throw Error(ErrorKind::InvalidArgument, message);
+    }
     std::map<std::string, Shape> named;
     for (size_t i = 0; i < shapes.size(); ++i) named[inputs[i].name] = shapes[i];
     bool optimize = options.optimization != OptimizationLevel::None;

@@ -123,7 +123,10 @@ KernelInfo conv_f32_kernel_info(const InferContext& ctx, const void* state_ptr) 
     info.isa = kernels::isa_name(gemm.isa);
     info.tile = gemm.tile;
   }
-  if (state.weights) info.packed_weight_bytes = state.weights->bytes();
+  if (state.weights) {
+    info.packed_weight_bytes = state.weights->bytes();
+    info.packed_inputs = {1};  // compute reads W only when it was not a constant
+  }
   std::string epilogue;
   auto add = [&](const std::string& part) { epilogue += (epilogue.empty() ? "" : " + ") + part; };
   if (ctx.has_input(2)) add("bias");

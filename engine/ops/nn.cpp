@@ -2,10 +2,10 @@
 // the normalizations (BatchNormalization, InstanceNormalization, LayerNormalization,
 // LpNormalization). Pooling lives in pool.cpp and Resize/Upsample in resize.cpp.
 //
-// float32 Conv runs on the dispatched FP32 convolution kernels (engine/ops/conv_f32_op.h);
-// float16 Conv, ConvTranspose, MatMul and Gemm on the reference im2col + blocked GEMM kernels
-// (kernels/ref.h). Conv packs constant weights once in prepare. Other numeric types of
-// MatMul/Gemm use a plain triple loop.
+// float32 Conv runs on the dispatched FP32 convolution kernels (engine/ops/conv_f32_op.h), float32
+// MatMul and Gemm on the dispatched FP32 GEMM kernels (kernels/gemm_f32.h); float16 Conv and all
+// ConvTranspose on the reference im2col + blocked GEMM kernels (kernels/ref.h). Conv packs
+// constant weights once in prepare. Other numeric types of MatMul/Gemm use a plain triple loop.
 #include <algorithm>
 #include <cmath>
 #include <memory>
@@ -16,6 +16,8 @@
 
 #include "engine/ops/conv_f32_op.h"
 #include "engine/ops/nn_common.h"
+#include "kernels/cpu_features.h"
+#include "kernels/gemm_f32.h"
 
 namespace nibble {
 namespace {
@@ -295,12 +297,90 @@ void dispatch_matmul_type(DType dtype, F&& f) {
   }
 }
 
-// C = A · B for one block, on the GEMM kernel for float.
+// Depth of the slices of k that ONNX Runtime's MLAS SGEMM sums separately for an n-column
+// product (one thread's view): 128, widened when n is narrow and A is not transposed.
+int64_t mlas_depth_block(int64_t n, int64_t k, bool trans_a) {
+  int64_t stride_n = 128, stride_k = 128;
+  if (n < k && !trans_a) {
+    while (stride_n > 16 && stride_n / 2 >= n) {
+      stride_k *= 2;
+      stride_n /= 2;
+    }
+  }
+  return stride_k;
+}
+
+// C[m x n] = A · B in float32 on the dispatched FP32 GEMM kernels (kernels/gemm_f32.h), with
+// element (i, j) of A at a[i * a_rs + j * a_cs] and of B at b[i * b_rs + j * b_cs]. Summed as
+// MLAS SGEMM sums, so that ONNX Runtime's results are matched bit for bit: each slice of
+// `depth_block` values of k is one chain of fused multiply-adds in order, and the slices are
+// added to C one after another. MLAS does so with its FMA3 and AVX-512F kernels alike (its
+// slicing does not depend on the CPU), so nibble's AVX2 and AVX-512 kernels must too. Matching
+// matters where a dynamic quantization follows: YOLO11's attention MatMuls computed with
+// separate multiply and add roundings end up whole uint8 steps away from ONNX Runtime after the
+// chained quantizations.
+// (When ONNX Runtime splits a narrow product's columns across threads, its slices may be deeper.)
+void matmul_f32_block(int64_t m, int64_t n, int64_t k, const float* a, int64_t a_rs,
+                      int64_t a_cs, const float* b, int64_t b_rs, int64_t b_cs, float* c,
+                      int64_t ldc, int64_t depth_block) {
+  // The kernel's own blocks of k would restart the chain (adding partial sums to C), so they
+  // are made at least one slice deep (the AVX2 kernel's are 256, MLAS's slices up to 1024).
+  kernels::GemmF32Kernel kernel = kernels::gemm_f32_kernel(kernels::active_isa());
+  kernel.kc = std::max(kernel.kc, depth_block);
+  thread_local std::vector<float> packed_a;
+  // k == 0 still runs one (empty) slice, which writes the zeros.
+  for (int64_t k0 = 0; k0 < std::max<int64_t>(k, 1); k0 += depth_block) {
+    const int64_t kc = std::min(depth_block, k - k0);
+    const float* a_slice = a + k0 * a_cs;
+    packed_a.resize(size_t(kernels::gemm_f32_packed_a_size(kernel, m, kc)));
+    if (a_cs == 1) {
+      kernels::gemm_f32_pack_a(kernel, m, kc, a_slice, a_rs, packed_a.data());
+    } else {  // panels of mr rows, kc groups of mr values each (gemm_f32_pack_a's layout)
+      const int64_t mr = kernel.mr;
+      for (int64_t p = 0; p < m; p += mr) {
+        float* panel = packed_a.data() + p * kc;
+        const int64_t rows = std::min(mr, m - p);
+        for (int64_t j = 0; j < kc; ++j) {
+          for (int64_t r = 0; r < mr; ++r) {
+            panel[j * mr + r] = r < rows ? a_slice[(p + r) * a_rs + j * a_cs] : 0.0f;
+          }
+        }
+      }
+    }
+    const float* b_slice = b + k0 * b_rs;
+    const auto pack_b = [&](int64_t kb, int64_t rows, int64_t n0, int64_t nc, float* packed) {
+      if (b_cs == 1) {
+        kernels::gemm_f32_pack_b(kernel.nr, rows, nc, b_slice + kb * b_rs + n0, b_rs, packed);
+        return;
+      }
+      const int64_t nr = kernel.nr;  // strips of nr columns, `rows` groups of nr values each
+      for (int64_t s = 0; s < nc; s += nr) {
+        float* strip = packed + s * rows;
+        for (int64_t i = 0; i < rows; ++i) {
+          for (int64_t j = 0; j < nr; ++j) {
+            strip[i * nr + j] =
+                s + j < nc ? b_slice[(kb + i) * b_rs + (n0 + s + j) * b_cs] : 0.0f;
+          }
+        }
+      }
+    };
+    kernels::Epilogue add_to_c;  // later slices: C = slice product + C
+    if (k0 > 0) {
+      add_to_c.residual = c;
+      add_to_c.residual_ld = ldc;
+    }
+    kernels::gemm_f32_run(kernel, m, n, kc, packed_a.data(), pack_b, c, ldc, add_to_c);
+  }
+}
+
+// C = A · B for one block of rows and columns, on the GEMM kernels for float; `depth_block` is
+// the whole product's mlas_depth_block.
 template <typename T>
 void matmul_block(int64_t m, int64_t n, int64_t k, const T* a, int64_t a_rs, int64_t a_cs,
-                  const T* b, int64_t b_rs, int64_t b_cs, T* c, int64_t ldc) {
+                  const T* b, int64_t b_rs, int64_t b_cs, T* c, int64_t ldc,
+                  [[maybe_unused]] int64_t depth_block) {
   if constexpr (std::is_same_v<T, float>) {
-    ref::sgemm(m, n, k, a, a_rs, a_cs, b, b_rs, b_cs, c, ldc);
+    matmul_f32_block(m, n, k, a, a_rs, a_cs, b, b_rs, b_cs, c, ldc, depth_block);
   } else {
     matmul_naive(m, n, k, a, a_rs, a_cs, b, b_rs, b_cs, c, ldc);
   }
@@ -327,12 +407,13 @@ void matmul_compute(const ComputeContext& ctx) {
     const T* b_data = b.data<T>();
     T* y_data = y.data<T>();
     const int64_t m = layout.m, n = layout.n, k = layout.k;
+    const int64_t depth_block = mlas_depth_block(n, k, false);
     parallel_matmul(ctx.pool(), layout.batches(), m, n, k,
                     [&](int64_t batch, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
                       matmul_block(m1 - m0, n1 - n0, k,
                                    a_data + layout.a_offsets[size_t(batch)] + m0 * k, k, 1,
                                    b_data + layout.b_offsets[size_t(batch)] + n0, n, 1,
-                                   y_data + batch * m * n + m0 * n + n0, n);
+                                   y_data + batch * m * n + m0 * n + n0, n, depth_block);
                     });
   });
 }
@@ -390,10 +471,12 @@ void gemm_compute(const ComputeContext& ctx) {
     const T* a_data = a.data<T>();
     const T* b_data = b.data<T>();
     T* y_data = y.data<T>();
+    const int64_t depth_block = mlas_depth_block(n, k, trans_a);
     parallel_matmul(ctx.pool(), 1, m, n, k,
                     [&](int64_t, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
                       matmul_block(m1 - m0, n1 - n0, k, a_data + m0 * a_rs, a_rs, a_cs,
-                                   b_data + n0 * b_cs, b_rs, b_cs, y_data + m0 * n + n0, n);
+                                   b_data + n0 * b_cs, b_rs, b_cs, y_data + m0 * n + n0, n,
+                                   depth_block);
                     });
     const Tensor* c = ctx.has_input(2) ? &ctx.input(2) : nullptr;
     if (alpha == 1.0 && (!c || beta == 0.0)) return;

@@ -102,6 +102,9 @@ struct KernelInfo {
   std::string tile;    // e.g. "6x16"
   size_t packed_weight_bytes = 0;
   std::string note;    // e.g. why a quantized pattern fell back to float
+  // Constant inputs that prepare copied into its state and compute never reads: the plan drops
+  // their data once every reader has packed them.
+  std::vector<size_t> packed_inputs;
 };
 
 struct OpDef {

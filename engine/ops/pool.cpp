@@ -214,9 +214,75 @@ void pool_typed(const ComputeContext& ctx, const PoolLayout& l, PoolKind kind) {
   });
 }
 
+// The float32 2-D MaxPool without Indices and dilation (YOLO's SPPF: 5x5, stride 1, pad 2),
+// computed separably: a max along each input row, then down the columns of those row maxima.
+// K + K compares per output instead of K * K, in loops over contiguous rows that vectorize.
+// Needs at least one input tap in every window along each dimension (pads < kernel), so no
+// window reads only padding.
+bool separable_max_applies(const ComputeContext& ctx, const PoolLayout& l) {
+  if (pool_kind(ctx.node) != PoolKind::Max || ctx.input(0).dtype() != DType::F32) return false;
+  if (ctx.num_outputs() > 1 && !ctx.output(1).empty()) return false;
+  if (l.in[0] != 1 || l.kernel[0] != 1 || l.dilation[1] != 1 || l.dilation[2] != 1) return false;
+  for (int d = 1; d < 3; ++d) {
+    const DimTaps taps = dim_taps(l, d);
+    for (size_t o = 0; o < taps.begin.size(); ++o)
+      if (taps.begin[o] >= taps.end[o]) return false;
+  }
+  return true;
+}
+
+// Output positions o (of `out`) whose window tap k lands inside [0, in): [lo, hi).
+std::pair<int64_t, int64_t> tap_range(int64_t k, int64_t in, int64_t out, int64_t stride,
+                                      int64_t pad_begin) {
+  const int64_t first = pad_begin - k;       // o * stride >= first
+  const int64_t last = in - 1 + pad_begin - k;  // o * stride <= last
+  const int64_t lo = first <= 0 ? 0 : (first + stride - 1) / stride;
+  const int64_t hi = last < 0 ? 0 : std::min(out, last / stride + 1);
+  return {lo, std::max(lo, hi)};
+}
+
+void separable_max_pool(const ComputeContext& ctx, const PoolLayout& l) {
+  const float* x = ctx.input(0).data<float>();
+  float* y = ctx.output(0).data<float>();
+  const int64_t in_h = l.in[1], in_w = l.in[2], out_h = l.out[1], out_w = l.out[2];
+  const int64_t kernel_h = l.kernel[1], kernel_w = l.kernel[2];
+  const int64_t stride_h = l.stride[1], stride_w = l.stride[2];
+  const int64_t pad_h = l.pad_begin[1], pad_w = l.pad_begin[2];
+  constexpr float kNone = -std::numeric_limits<float>::infinity();
+  auto max_into = [](float* acc, const float* v, int64_t n, int64_t stride) {
+    if (stride == 1) {  // the common case, kept separate so it vectorizes
+      for (int64_t i = 0; i < n; ++i) acc[i] = v[i] > acc[i] ? v[i] : acc[i];
+    } else {
+      for (int64_t i = 0; i < n; ++i) acc[i] = v[i * stride] > acc[i] ? v[i * stride] : acc[i];
+    }
+  };
+  const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(1, in_h * in_w));
+  ctx.pool().parallel_for(l.planes, [&](int64_t begin, int64_t end) {
+    std::vector<float> row_max(size_t(in_h * out_w));
+    for (int64_t plane = begin; plane < end; ++plane) {
+      const float* src = x + plane * in_h * in_w;
+      std::fill(row_max.begin(), row_max.end(), kNone);
+      for (int64_t k = 0; k < kernel_w; ++k) {
+        const auto [lo, hi] = tap_range(k, in_w, out_w, stride_w, pad_w);
+        for (int64_t r = 0; r < in_h; ++r)
+          max_into(row_max.data() + r * out_w + lo, src + r * in_w + lo * stride_w - pad_w + k,
+                   hi - lo, stride_w);
+      }
+      float* dst = y + plane * out_h * out_w;
+      std::fill(dst, dst + out_h * out_w, kNone);
+      for (int64_t k = 0; k < kernel_h; ++k) {
+        const auto [lo, hi] = tap_range(k, in_h, out_h, stride_h, pad_h);
+        for (int64_t o = lo; o < hi; ++o)
+          max_into(dst + o * out_w, row_max.data() + (o * stride_h - pad_h + k) * out_w, out_w, 1);
+      }
+    }
+  }, grain);
+}
+
 void pool_compute(const ComputeContext& ctx) {
   const auto& l = ctx.state<PoolLayout>();
   const PoolKind kind = pool_kind(ctx.node);
+  if (separable_max_applies(ctx, l)) return separable_max_pool(ctx, l);
   switch (ctx.input(0).dtype()) {
     case DType::I8:
       return pool_typed<int8_t>(ctx, l, kind);

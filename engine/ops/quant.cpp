@@ -1,7 +1,8 @@
 // Quantization operators of the default ONNX domain: QuantizeLinear / DequantizeLinear (opsets
 // 10 to 23: per-tensor, per-axis and blocked scales, int4 to int16, output_dtype),
 // DynamicQuantizeLinear, and the integer products ConvInteger, MatMulInteger, QLinearConv and
-// QLinearMatMul on the reference integer GEMM.
+// QLinearMatMul: convolutions with constant weights on the low-bit integer kernels (exact int32
+// sums), the rest on the reference integer GEMM.
 //
 // Rounding is round-half-to-even (std::nearbyint in the default rounding mode) followed by
 // saturation, as the spec requires. Scales are used in float32, float16 scales included.
@@ -9,6 +10,7 @@
 // of the scales in double precision, as the ONNX reference does.
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <limits>
 #include <memory>
 #include <optional>
@@ -16,6 +18,8 @@
 #include <vector>
 
 #include "engine/ops/nn_common.h"
+#include "engine/ops/qconv_driver.h"
+#include "kernels/quantize_f32.h"
 
 namespace nibble {
 namespace {
@@ -180,6 +184,23 @@ void check_zero_point_shape(const InferContext& ctx, size_t zp_input, size_t sca
   }
 }
 
+// A zero, negative, infinite or NaN scale leaves no meaningful quantized value (and would make
+// the requantization multipliers of fused integer kernels undefined): constant scales are
+// refused at load. Scales computed at run time are the caller's responsibility.
+void check_scale_values(const InferContext& ctx, size_t i, const char* what) {
+  const Tensor* scale = ctx.input_constant(i);
+  if (!scale) return;
+  for (int64_t k = 0; k < scale->numel(); ++k) {
+    const double s = scale->get_f64(k);
+    if (!(s > 0) || !std::isfinite(s)) {
+      char value[32];
+      std::snprintf(value, sizeof value, "%g", s);
+      ctx.fail(std::string(what) + " must be positive and finite, got " + value + " at index " +
+               std::to_string(k));
+    }
+  }
+}
+
 void quantize_infer(InferContext& ctx) {
   ctx.require_dtype(0, {DType::F32, DType::F16, DType::I32});
   ctx.require_dtype(1, {DType::F32, DType::F16});
@@ -191,6 +212,7 @@ void quantize_infer(InferContext& ctx) {
   }
   quant_layout(ctx, ctx.input_shape(0), ctx.input_shape(1));
   check_zero_point_shape(ctx, 2, 1);
+  check_scale_values(ctx, 1, "scale");
   ctx.set_output(0, out, ctx.input_shape(0));
 }
 
@@ -212,6 +234,17 @@ void quantize_compute(const ComputeContext& ctx) {
       using TY = decltype(y_tag);
       const TX* src = x.data<TX>();
       TY* dst = y.data<TY>();
+      if constexpr (std::is_same_v<TX, float> && sizeof(TY) <= 2) {
+        // The common case, every activation of a QDQ model: the vector kernels, same results.
+        if (l.kind == QuantLayout::Kind::PerTensor && range.min == std::numeric_limits<TY>::min() &&
+            range.max == std::numeric_limits<TY>::max()) {  // not int4 in 8-bit storage
+          const auto quantize = kernels::quantize_f32_kernel<TY>(kernels::active_isa());
+          for_each_quant_run(ctx, l, [&](int64_t begin, int64_t end, int64_t) {
+            quantize(src + begin, dst + begin, end - begin, scales[0], zero_points[0]);
+          });
+          return;
+        }
+      }
       for_each_quant_run(ctx, l, [&](int64_t begin, int64_t end, int64_t s) {
         const float scale = scales[size_t(s)];
         const float zero = static_cast<float>(zero_points[size_t(s)]);
@@ -240,6 +273,7 @@ void dequantize_infer(InferContext& ctx) {
   }
   quant_layout(ctx, ctx.input_shape(0), ctx.input_shape(1));
   check_zero_point_shape(ctx, 2, 1);
+  check_scale_values(ctx, 1, "scale");
   ctx.set_output(0, out, ctx.input_shape(0));
 }
 
@@ -321,7 +355,11 @@ IntegerConvInputs integer_conv_inputs(const Node& node) {
 
 struct IntegerConvState {
   ConvLayout layout;
-  std::optional<PackedConvWeights> weights;  // when W and its zero point are constants
+  // When W and its zero point are constants: on the low-bit kernels when W minus its zero
+  // point fits int8 (always for int8 weights with zero point 0, what ONNX Runtime's quantizer
+  // writes), else for the reference driver.
+  std::optional<QConvWeights> qweights;
+  std::optional<PackedConvWeights> weights;
 };
 
 void check_integer_conv(const InferContext& ctx, const ConvLayout& layout) {
@@ -360,13 +398,21 @@ std::shared_ptr<const void> integer_conv_prepare(const InferContext& ctx) {
   const Tensor* w = ctx.input_constant(in.w);
   const Tensor* w_zp = ctx.input_constant(in.w_zero_point);
   if (w && (w_zp || !ctx.has_input(in.w_zero_point))) {
-    state->weights = pack_integer_conv_weights(ctx.node, state->layout, *w, w_zp);
+    const std::vector<int32_t> zero_points =
+        expand_zero_points(ctx.node, w_zp, state->layout.out_channels, "w zero point");
+    if (auto values = weights_minus_zero_point(*w, zero_points)) {
+      state->qweights = pack_qconv(state->layout, kernels::QuantMode::A8, *values,
+                                   std::vector<float>(size_t(state->layout.out_channels), 1.0f));
+    } else {
+      state->weights = pack_integer_conv_weights(ctx.node, state->layout, *w, w_zp);
+    }
   }
   return state;
 }
 
 KernelInfo integer_conv_kernel_info(const InferContext&, const void* state) {
   const auto* s = static_cast<const IntegerConvState*>(state);
+  if (s && s->qweights) return s->qweights->describe("qconv_integer_");
   return s ? describe_conv(s->layout, s->weights ? &*s->weights : nullptr, true) : KernelInfo{};
 }
 
@@ -374,6 +420,17 @@ KernelInfo integer_conv_kernel_info(const InferContext&, const void* state) {
 void integer_conv_sum(const ComputeContext& ctx, int32_t* y) {
   const IntegerConvInputs in = integer_conv_inputs(ctx.node);
   const auto& state = ctx.state<IntegerConvState>();
+  if (state.qweights) {
+    kernels::QSource source;
+    source.type = ctx.input(in.x).dtype() == DType::U8 ? kernels::QType::U8 : kernels::QType::S8;
+    source.zero_point = ctx.has_input(in.x_zero_point)
+                            ? static_cast<int32_t>(ctx.input(in.x_zero_point).get_i64(0))
+                            : 0;
+    kernels::QOutput output;
+    output.type = kernels::QType::I32;
+    run_qconv(state.layout, *state.qweights, ctx.input(in.x), source, {}, output, y, ctx.pool());
+    return;
+  }
   std::optional<PackedConvWeights> packed_now;
   if (!state.weights) {
     packed_now = pack_integer_conv_weights(
@@ -404,6 +461,7 @@ void check_scale(const InferContext& ctx, size_t i, int64_t count, const char* w
   if (n != 1 && n != count) {
     ctx.unsupported(std::string(what) + " must have 1 or " + std::to_string(count) + " values");
   }
+  check_scale_values(ctx, i, what);
 }
 
 // Output zero point (optional): dtype gives the output type, defaulting to the input's.

@@ -8,13 +8,15 @@
 //
 // Softmax and LogSoftmax work on contiguous rows when the axis is innermost, otherwise on panels
 // of adjacent lines gathered row by row, so every loop runs over contiguous data and vectorizes
-// (exp through exp_fast / map_f32 for float32).
+// (float32 exp through map_f32). Their float32 arithmetic follows ONNX Runtime's on this CPU
+// (engine/ops/mlas_softmax.h).
 #include <algorithm>
 #include <cmath>
 #include <limits>
 #include <vector>
 
 #include "engine/ops/elementwise_util.h"
+#include "engine/ops/mlas_softmax.h"
 
 namespace nibble {
 namespace {
@@ -400,12 +402,22 @@ OpDef arg_extremum_op(bool is_max) {
 
 enum class NormKind { Softmax, LogSoftmax, Hardmax };
 
-// Maximum and sum of n values kept in 8 independent lanes, so the loops vectorize without the
-// reassociation the compiler may not do on its own.
-constexpr int64_t kLanes = 8;
+// Softmax and LogSoftmax compute exp and each line's sum as ONNX Runtime's CPU kernel (MLAS)
+// does on this CPU (engine/ops/mlas_softmax.h), so that models which quantize a Softmax output
+// (YOLO11's attention) match it bit for bit. K is that kernel; float16 goes through float,
+// double takes std::exp.
+using mlas::SumExpKernel;
 
+template <SumExpKernel K, class C>
+C softmax_exp(C x) {
+  if constexpr (std::is_same_v<C, float>) return mlas::exp_nonpositive<K>(x);
+  else return std::exp(x);
+}
+
+// Maximum of n values kept in 8 independent lanes, so the loop vectorizes.
 template <class C>
 C max_of(const C* v, int64_t n) {
+  constexpr int64_t kLanes = 8;
   C lane[kLanes];
   for (int64_t k = 0; k < kLanes; ++k) lane[k] = v[0];
   int64_t i = 0;
@@ -418,59 +430,44 @@ C max_of(const C* v, int64_t n) {
   return max;
 }
 
-template <class C>
-C sum_of(const C* v, int64_t n) {
-  C lane[kLanes] = {};
-  int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes) {
-    for (int64_t k = 0; k < kLanes; ++k) lane[k] += v[i + k];
+// out[i] = exp(in[i] - max) for n values (in may be out).
+template <SumExpKernel K, class C>
+void shifted_exps(const C* in, C* out, int64_t n, C max) {
+  if constexpr (std::is_same_v<C, float>) {
+    map_f32(in, out, n, [max](float v) { return softmax_exp<K>(v - max); });
+  } else {
+    for (int64_t i = 0; i < n; ++i) out[i] = softmax_exp<K>(in[i] - max);
   }
-  for (; i < n; ++i) lane[0] += v[i];
-  C sum = 0;
-  for (int64_t k = 0; k < kLanes; ++k) sum += lane[k];
-  return sum;
 }
 
 // Softmax or LogSoftmax of one contiguous row of n values; `in` may be `out`, `scratch` holds
 // n values.
-template <class C>
+template <SumExpKernel K, class C>
 void normalize_row(NormKind kind, const C* in, C* out, C* scratch, int64_t n) {
   const C max = max_of(in, n);
   C* exps = kind == NormKind::Softmax ? out : scratch;
-  if constexpr (std::is_same_v<C, float>) {
-    map_f32(in, exps, n, [max](float v) { return exp_fast(v - max); });
-  } else {
-    for (int64_t i = 0; i < n; ++i) exps[i] = std::exp(in[i] - max);
-  }
-  const C sum = sum_of(exps, n);
+  shifted_exps<K>(in, exps, n, max);
+  const C sum = mlas::lane_sum<K>(exps, n);
   if (kind == NormKind::Softmax) {
     const C scale = C(1) / sum;
     for (int64_t i = 0; i < n; ++i) out[i] *= scale;
   } else {
-    const C shift = max + std::log(sum);
-    for (int64_t i = 0; i < n; ++i) out[i] = in[i] - shift;
+    const C log_sum = std::log(sum);
+    for (int64_t i = 0; i < n; ++i) out[i] = (in[i] - max) - log_sum;
   }
 }
 
-// out[i] = exp(in[i]) for n values (in may be out).
-template <class C>
-void exp_values(const C* in, C* out, int64_t n) {
-  if constexpr (std::is_same_v<C, float>) {
-    map_f32(in, out, n, [](float v) { return exp_fast(v); });
-  } else {
-    for (int64_t i = 0; i < n; ++i) out[i] = std::exp(in[i]);
-  }
-}
+// Lines per panel when the axis is not innermost.
+constexpr int64_t kPanel = 64;
 
-// The same for `width` adjacent lines held as panel[r * width + b], r < n, in place; the loops
-// run across the lines so they vectorize. `exps` holds n * width values, `max` and `sum` width.
-template <class C>
-void normalize_columns(NormKind kind, C* panel, C* exps, int64_t n, int64_t width, C* max,
-                       C* sum) {
-  for (int64_t b = 0; b < width; ++b) {
-    max[b] = panel[b];
-    sum[b] = 0;
-  }
+// The same for `width` <= kPanel adjacent lines held as panel[r * width + b], r < n, in place;
+// the loops run across the lines so they vectorize, and line b's sum uses the lanes of a row.
+// `exps` holds n * width values.
+template <SumExpKernel K, class C>
+void normalize_columns(NormKind kind, C* panel, C* exps, int64_t n, int64_t width) {
+  constexpr int64_t kLanes = mlas::kSumLanes<K>;
+  C max[kPanel], lanes[kLanes][kPanel] = {}, factor[kPanel];
+  for (int64_t b = 0; b < width; ++b) max[b] = panel[b];
   for (int64_t r = 1; r < n; ++r) {
     const C* line = panel + r * width;
     for (int64_t b = 0; b < width; ++b) max[b] = line[b] > max[b] ? line[b] : max[b];
@@ -479,19 +476,28 @@ void normalize_columns(NormKind kind, C* panel, C* exps, int64_t n, int64_t widt
     for (int64_t b = 0; b < width; ++b) panel[r * width + b] -= max[b];
   }
   if (kind == NormKind::Softmax) exps = panel;
-  exp_values(panel, exps, n * width);
-  for (int64_t r = 0; r < n; ++r) {
-    for (int64_t b = 0; b < width; ++b) sum[b] += exps[r * width + b];
-  }
-  if (kind == NormKind::Softmax) {
-    for (int64_t b = 0; b < width; ++b) sum[b] = C(1) / sum[b];
-    for (int64_t r = 0; r < n; ++r) {
-      for (int64_t b = 0; b < width; ++b) panel[r * width + b] *= sum[b];
-    }
+  if constexpr (std::is_same_v<C, float>) {
+    map_f32(panel, exps, n * width, [](float v) { return softmax_exp<K>(v); });
   } else {
-    for (int64_t b = 0; b < width; ++b) sum[b] = std::log(sum[b]);
-    for (int64_t r = 0; r < n; ++r) {
-      for (int64_t b = 0; b < width; ++b) panel[r * width + b] -= sum[b];
+    for (int64_t i = 0; i < n * width; ++i) exps[i] = softmax_exp<K>(panel[i]);
+  }
+  for (int64_t r = 0; r < n; ++r) {
+    C* lane = lanes[r % kLanes];
+    for (int64_t b = 0; b < width; ++b) lane[b] += exps[r * width + b];
+  }
+  for (int64_t b = 0; b < width; ++b) {
+    C line_lanes[kLanes];
+    for (int64_t l = 0; l < kLanes; ++l) line_lanes[l] = lanes[l][b];
+    const C sum = mlas::fold_lanes<K>(line_lanes);
+    factor[b] = kind == NormKind::Softmax ? C(1) / sum : std::log(sum);
+  }
+  for (int64_t r = 0; r < n; ++r) {
+    for (int64_t b = 0; b < width; ++b) {
+      if (kind == NormKind::Softmax) {
+        panel[r * width + b] *= factor[b];
+      } else {
+        panel[r * width + b] -= factor[b];
+      }
     }
   }
 }
@@ -512,7 +518,7 @@ AxisView norm_view(const Node& node, int64_t opset, const Shape& shape) {
 
 // Softmax / LogSoftmax: contiguous rows (inner == 1) one at a time; otherwise panels of up to
 // kPanel adjacent lines, gathered so each row of the panel is contiguous.
-template <class T>
+template <SumExpKernel K, class T>
 void softmax(const ComputeContext& ctx, NormKind kind, const AxisView& v, const T* x, T* y) {
   using C = compute_t<T>;
   const int64_t n = v.len;
@@ -522,22 +528,20 @@ void softmax(const ComputeContext& ctx, NormKind kind, const AxisView& v, const 
       if constexpr (!std::is_same_v<T, C>) row.resize(size_t(n));
       for (int64_t o = begin; o < end; ++o) {
         if constexpr (std::is_same_v<T, C>) {
-          normalize_row(kind, x + o * n, y + o * n, scratch.data(), n);
+          normalize_row<K>(kind, x + o * n, y + o * n, scratch.data(), n);
         } else {  // float16: through float
           for (int64_t i = 0; i < n; ++i) row[size_t(i)] = load(x[o * n + i]);
-          normalize_row(kind, row.data(), row.data(), scratch.data(), n);
+          normalize_row<K>(kind, row.data(), row.data(), scratch.data(), n);
           for (int64_t i = 0; i < n; ++i) y[o * n + i] = store<T>(row[size_t(i)]);
         }
       }
     });
     return;
   }
-  constexpr int64_t kPanel = 64;
   const int64_t panels_per_outer = (v.inner + kPanel - 1) / kPanel;
   parallel(ctx, v.outer * panels_per_outer, std::max<int64_t>(1, kCostlyGrain / (n * kPanel)),
            [&](int64_t begin, int64_t end) {
     std::vector<C> panel(size_t(n * kPanel)), exps(size_t(n * kPanel));
-    C max[kPanel], sum[kPanel];
     for (int64_t task = begin; task < end; ++task) {
       const int64_t o = task / panels_per_outer;
       const int64_t i0 = (task % panels_per_outer) * kPanel;
@@ -548,7 +552,7 @@ void softmax(const ComputeContext& ctx, NormKind kind, const AxisView& v, const 
           panel[size_t(r * width + b)] = load(x[start + r * v.inner + b]);
         }
       }
-      normalize_columns(kind, panel.data(), exps.data(), n, width, max, sum);
+      normalize_columns<K>(kind, panel.data(), exps.data(), n, width);
       for (int64_t r = 0; r < n; ++r) {
         for (int64_t b = 0; b < width; ++b) {
           y[start + r * v.inner + b] = store<T>(panel[size_t(r * width + b)]);
@@ -597,8 +601,13 @@ OpDef norm_op(NormKind kind) {
       using T = decltype(tag);
       const T* x = in.data<T>();
       T* y = ctx.output(0).data<T>();
-      if (kind == NormKind::Hardmax) hardmax(ctx, v, x, y);
-      else softmax(ctx, kind, v, x, y);
+      if (kind == NormKind::Hardmax) {
+        hardmax(ctx, v, x, y);
+      } else if (mlas::sum_exp_kernel() == SumExpKernel::Avx512F) {
+        softmax<SumExpKernel::Avx512F>(ctx, kind, v, x, y);
+      } else {
+        softmax<SumExpKernel::Fma3>(ctx, kind, v, x, y);
+      }
     });
   };
   return def;

@@ -348,9 +348,46 @@ T from_extrapolation(double v) {
   }
 }
 
+// True when the axis maps output o to input o / 2 (an exact 2x nearest upsampling).
+bool doubles(const AxisPlan& axis, int64_t in_len, int64_t out_len) {
+  if (axis.identity || axis.taps != 1 || out_len != 2 * in_len) return false;
+  for (int64_t o = 0; o < out_len; ++o)
+    if (axis.index[size_t(o)] != o / 2) return false;
+  return true;
+}
+
+// 2x nearest upsampling of the last two axes (YOLO's neck): input row r becomes output rows
+// 2r and 2r + 1, each element written twice.
+template <typename T>
+bool upsample_2x(const ComputeContext& ctx, const ResizeState& s) {
+  const Shape& in = ctx.input(0).shape();
+  const Shape& out = s.params.output_shape;
+  const size_t rank = in.size();
+  if (rank < 2) return false;
+  for (size_t d = 0; d + 2 < rank; ++d)
+    if (!s.axes[d].identity) return false;
+  if (!doubles(s.axes[rank - 1], in[rank - 1], out[rank - 1]) ||
+      !doubles(s.axes[rank - 2], in[rank - 2], out[rank - 2]))
+    return false;
+  const T* src = ctx.input(0).data<T>();
+  T* dst = ctx.output(0).data<T>();
+  const int64_t width = in[rank - 1];
+  const int64_t rows = width == 0 ? 0 : shape_numel(in) / width;
+  ctx.pool().parallel_for(rows, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      const T* in_row = src + r * width;
+      T* out_row = dst + r * 4 * width;
+      for (int64_t i = 0; i < width; ++i) out_row[2 * i] = out_row[2 * i + 1] = in_row[i];
+      std::copy(out_row, out_row + 2 * width, out_row + 2 * width);
+    }
+  }, std::max<int64_t>(1, 4096 / std::max<int64_t>(1, width)));
+  return true;
+}
+
 // Nearest: out[o_0, ..., o_r] = in[index_0[o_0], ..., index_r[o_r]].
 template <typename T>
 void gather_nearest(const ComputeContext& ctx, const ResizeState& s) {
+  if (upsample_2x<T>(ctx, s)) return;
   const Tensor& x = ctx.input(0);
   const Shape& in = x.shape();
   const Shape& out = s.params.output_shape;

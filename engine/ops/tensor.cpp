@@ -606,6 +606,8 @@ void compute_concat(const ComputeContext& ctx) {
     offset += block_bytes.back();
   }
   if (outer == 1) {
+    // An input the memory plan placed in its slice already (engine/plan/plan.h) has src == dst:
+    // parallel_copy skips it.
     for (size_t i = 0; i < ctx.num_inputs(); ++i)
       parallel_copy(ctx.pool(), dst + block_offset[i], bytes_of(ctx.input(i)), block_bytes[i]);
     return;
@@ -692,6 +694,7 @@ void compute_split(const ComputeContext& ctx) {
     offset += block_bytes.back();
   }
   if (outer == 1) {
+    // Outputs the memory plan made views of their slice (engine/plan/plan.h) are skipped.
     for (size_t i = 0; i < outputs.size(); ++i)
       parallel_copy(ctx.pool(), bytes_of(*outputs[i]), src + block_offset[i], block_bytes[i]);
     return;

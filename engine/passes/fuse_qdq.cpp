@@ -1,4 +1,5 @@
-// fuse_qdq: lowers the QDQ form of quantized convolutions onto nibble.QConv (engine/ops/qconv.cpp).
+// fuse_qdq: lowers the QDQ form of quantized convolutions onto nibble.QConv (engine/ops/qconv.cpp)
+// and of quantized matrix products onto nibble.QMatMul (engine/ops/qmatmul.cpp).
 //
 // Runs right after infer_shapes_and_fold, while the DequantizeLinear nodes whose outputs folding
 // turned into float constants are still in the graph: their integer inputs (int8/int4
@@ -6,12 +7,18 @@
 // constants) are what QConv packs. Pattern, for every Conv:
 //
 //   w_int [-> Clip] -> DequantizeLinear(w_scale, w_zp, axis=0) -+
-//   x_q (uint8/int8, runtime) -> DequantizeLinear(x_scale, x_zp) --+-> Conv [-> BatchNormalization]
-//                                                  [-> Relu | x*Sigmoid(x) | Clip(const, const)]
+//   x_q (uint8/int8, runtime) -> DequantizeLinear(x_scale, x_zp) --+-> Conv [-> Add(bias)]
+//                    [-> BatchNormalization] [-> Relu | x*Sigmoid(x) | Clip(const, const)]
 //
+// and for MatMul / Gemm (transA = 0) with 2-D weights dequantized per tensor or per output
+// feature (MatMul, Gemm: axis 1 of [K, N]; Gemm with transB: axis 0 of [N, K]):
+//
+//   x [-> DequantizeLinear] -> MatMul(x, DQ(w)) [-> Add(N constants)]  |  Gemm(x, DQ(w) [, c])
+//
+// with Gemm's alpha folded into the scale and beta * c (a row of N values) into the bias.
 // An activation that is not dequantized per tensor from uint8/int8 keeps its float value and the
 // node runs weight-only (A16). BatchNormalization folds into the per-channel scale and bias,
-// never into the integer weights. A Conv whose weights are dequantized but cannot be lowered
+// never into the integer weights. A node whose weights are dequantized but cannot be lowered
 // keeps running in float, and carries the reason in the attribute kQdqFallbackNote for
 // `nibble inspect`.
 #include <cmath>
@@ -69,8 +76,9 @@ ValueId add_constant(Graph& g, const std::string& name, Tensor t) {
   return id;
 }
 
-// Why the weights of `conv` (dequantized by `dq`) cannot be packed for QConv; empty when they can.
-std::string weight_problem(const Graph& g, const Node& dq, int64_t out_channels) {
+// Why the weights dequantized by `dq` cannot be packed for QConv / QMatMul, whose output
+// channels lie along `channel_axis` of the weights; empty when they can.
+std::string weight_problem(const Graph& g, const Node& dq, int64_t out_channels, int64_t channel_axis) {
   const Tensor* w = constant_of(g, dq, 0);
   const Tensor* scale = constant_of(g, dq, 1);
   if (!w || !scale || (has_input(dq, 2) && !constant_of(g, dq, 2)))
@@ -84,7 +92,7 @@ std::string weight_problem(const Graph& g, const Node& dq, int64_t out_channels)
            ") have no integer kernel: the kernels take one scale per output channel";
   int64_t axis = dq.attr_int("axis", 1);
   if (axis < 0) axis += w->rank();
-  if (axis != 0 || scale->numel() != out_channels)
+  if (axis != channel_axis || scale->numel() != out_channels)
     return "weight scales are per axis " + std::to_string(axis) + ", not per output channel";
   return "";
 }
@@ -97,11 +105,127 @@ bool row_has_value(const Tensor& w, const Tensor* zero_point, int64_t m, int64_t
   return false;
 }
 
+// The input of a quantized layer: the integer tensor itself when `x` is dequantized per tensor
+// from 8 bits (A8), else x (A16).
+struct QuantizedInput {
+  ValueId value = kNoValue, scale = kNoValue, zero_point = kNoValue;
+};
+
+QuantizedInput quantized_input(const Graph& g, const GraphIndex& index, ValueId x) {
+  QuantizedInput in{x, kNoValue, kNoValue};
+  if (const int32_t p = index.producer[size_t(x)];
+      p >= 0 && is_op(g.nodes[size_t(p)], "DequantizeLinear")) {
+    const Node& dq_x = g.nodes[size_t(p)];
+    const Value& q = g.values[size_t(dq_x.inputs[0])];
+    const Tensor* s = constant_of(g, dq_x, 1);
+    const Tensor* z = constant_of(g, dq_x, 2);
+    if (!q.constant && (q.dtype == DType::U8 || q.dtype == DType::I8) && s && s->numel() == 1 &&
+        s->dtype() == DType::F32 && (!has_input(dq_x, 2) || (z && z->numel() == 1))) {
+      in.value = dq_x.inputs[0];
+      in.scale = dq_x.inputs[1];
+      in.zero_point = has_input(dq_x, 2) ? dq_x.inputs[2] : kNoValue;
+    }
+  }
+  return in;
+}
+
+ValueId float_constant(Graph& g, const std::string& name, const std::vector<float>& values) {
+  Tensor t(DType::F32, {int64_t(values.size())});
+  std::copy(values.begin(), values.end(), t.data<float>());
+  return add_constant(g, name, std::move(t));
+}
+
 void set_note(Node& node, const std::string& why) {
   Attribute a;
   a.kind = Attribute::Kind::String;
   a.s = why;
   node.attrs[kQdqFallbackNote] = a;
+}
+
+// MatMul(x, DQ(w)) [-> Add(bias)] or Gemm(x, DQ(w) [, c]) with constant 2-D integer weights
+// -> nibble.QMatMul.
+void fuse_matmul(Graph& g, const GraphIndex& index, size_t k, std::vector<bool>& absorbed) {
+  const Node& node = g.nodes[k];
+  const bool gemm = is_op(node, "Gemm");
+  if (!has_input(node, 1)) return;
+  const ValueId w_value = node.inputs[1];
+  const int32_t w_producer = index.producer[size_t(w_value)];
+  if (w_producer < 0 || !is_op(g.nodes[size_t(w_producer)], "DequantizeLinear")) return;
+  const Node dq_w = g.nodes[size_t(w_producer)];
+  const Value& w = g.values[size_t(w_value)];
+  if (!w.shape || w.shape->size() != 2) {
+    set_note(g.nodes[k], "dequantized weights are not 2-D; runs in float");
+    return;
+  }
+  const bool trans_b = gemm && node.attr_int("transB", 0) != 0;
+  const int64_t channel_axis = trans_b ? 0 : 1;
+  const int64_t out_features = (*w.shape)[size_t(channel_axis)];
+  if (std::string why = weight_problem(g, dq_w, out_features, channel_axis); !why.empty()) {
+    set_note(g.nodes[k], why + "; runs in float");
+    return;
+  }
+  const ValueId x_value = node.inputs[0];
+  if (g.values[size_t(x_value)].dtype != DType::F32) {
+    set_note(g.nodes[k], "activations are not float32; runs in float");
+    return;
+  }
+  if (gemm && node.attr_int("transA", 0) != 0) {
+    set_note(g.nodes[k], "Gemm with transA has no quantized kernel; runs in float");
+    return;
+  }
+  const Tensor& w_scale = *constant_of(g, dq_w, 1);
+  const float alpha = gemm ? node.attr_float("alpha", 1.0f) : 1.0f;
+  std::vector<float> scale(static_cast<size_t>(out_features)), bias;
+  for (int64_t n = 0; n < out_features; ++n)
+    scale[size_t(n)] = alpha * float(w_scale.get_f64(w_scale.numel() == 1 ? 0 : n));
+
+  // Bias: Gemm's C when it broadcasts along the rows, or an Add of N constants after MatMul.
+  std::vector<size_t> chain;
+  ValueId out = node.outputs[0];
+  auto bias_from = [&](const Tensor& c, float factor) {
+    const bool per_feature = c.numel() == out_features && c.shape().back() == out_features;
+    if (c.numel() != 1 && !per_feature) return false;
+    for (int64_t n = 0; n < out_features; ++n)
+      bias.push_back(factor * float(c.get_f64(c.numel() == 1 ? 0 : n)));
+    return true;
+  };
+  if (gemm && has_input(node, 2)) {
+    const Tensor* c = constant_of(g, node, 2);
+    if (!c || !bias_from(*c, node.attr_float("beta", 1.0f))) {
+      set_note(g.nodes[k], "Gemm's C is not a constant row of N values; runs in float");
+      return;
+    }
+  } else if (!gemm) {
+    if (auto r = index.single_reader(out); r && is_op(g.nodes[*r], "Add")) {
+      const Node& add = g.nodes[*r];
+      const size_t other = add.inputs[0] == out ? 1 : 0;
+      const Tensor* c = constant_of(g, add, other);
+      const Shape& y = *g.values[size_t(out)].shape;
+      if (c && c->rank() <= int64_t(y.size()) && add.inputs[1 - other] == out && bias_from(*c, 1.0f)) {
+        chain.push_back(*r);
+        out = add.outputs[0];
+      }
+    }
+  }
+
+  const QuantizedInput x = quantized_input(g, index, x_value);
+  Node fused;
+  fused.op_type = "QMatMul";
+  fused.domain = "nibble";
+  fused.name = node.name;
+  if (trans_b) {
+    Attribute a;
+    a.kind = Attribute::Kind::Int;
+    a.i = 1;
+    fused.attrs["trans_b"] = a;
+  }
+  const ValueId scale_v = float_constant(g, fused.name + "/qmatmul_scale", scale);
+  const ValueId bias_v = bias.empty() ? kNoValue : float_constant(g, fused.name + "/qmatmul_bias", bias);
+  fused.inputs = {x.value, dq_w.inputs[0], has_input(dq_w, 2) ? dq_w.inputs[2] : kNoValue,
+                  scale_v, bias_v, x.scale, x.zero_point};
+  fused.outputs = {out};
+  g.nodes[k] = std::move(fused);
+  for (size_t c : chain) absorbed[c] = true;
 }
 
 }  // namespace
@@ -110,6 +234,10 @@ void fuse_qdq(Graph& g) {
   const GraphIndex index(g);
   std::vector<bool> absorbed(g.nodes.size(), false);
   for (size_t k = 0; k < g.nodes.size(); ++k) {
+    if (is_op(g.nodes[k], "MatMul") || is_op(g.nodes[k], "Gemm")) {
+      fuse_matmul(g, index, k, absorbed);
+      continue;
+    }
     if (!is_op(g.nodes[k], "Conv") || !has_input(g.nodes[k], 1)) continue;
     const ValueId w_value = g.nodes[k].inputs[1];
     const int32_t w_producer = index.producer[size_t(w_value)];
@@ -117,7 +245,7 @@ void fuse_qdq(Graph& g) {
     const Node dq_w = g.nodes[size_t(w_producer)];
     const Shape& w_shape = *g.values[size_t(w_value)].shape;
     const int64_t out_channels = w_shape[0];
-    if (std::string why = weight_problem(g, dq_w, out_channels); !why.empty()) {
+    if (std::string why = weight_problem(g, dq_w, out_channels, 0); !why.empty()) {
       set_note(g.nodes[k], why + "; runs in float");
       continue;
     }
@@ -144,24 +272,28 @@ void fuse_qdq(Graph& g) {
       for (int64_t m = 0; m < out_channels; ++m) bias[size_t(m)] = float(b.get_f64(m));
     }
 
-    // Activations: the integer tensor itself when dequantized per tensor from 8 bits.
-    ValueId x_input = x_value, x_scale = kNoValue, x_zero = kNoValue;
-    if (const int32_t p = index.producer[size_t(x_value)];
-        p >= 0 && is_op(g.nodes[size_t(p)], "DequantizeLinear")) {
-      const Node& dq_x = g.nodes[size_t(p)];
-      const Value& q = g.values[size_t(dq_x.inputs[0])];
-      const Tensor* s = constant_of(g, dq_x, 1);
-      const Tensor* z = constant_of(g, dq_x, 2);
-      if (!q.constant && (q.dtype == DType::U8 || q.dtype == DType::I8) && s && s->numel() == 1 &&
-          s->dtype() == DType::F32 && (!has_input(dq_x, 2) || (z && z->numel() == 1))) {
-        x_input = dq_x.inputs[0];
-        x_scale = dq_x.inputs[1];
-        x_zero = has_input(dq_x, 2) ? dq_x.inputs[2] : kNoValue;
-      }
-    }
+    const QuantizedInput x = quantized_input(g, index, x_value);
 
     std::vector<size_t> chain;  // nodes QConv absorbs after the Conv
     ValueId out = g.nodes[k].outputs[0];
+    // A bias added apart (exporters that write Conv -> Add(Reshape(bias)), folded to a constant
+    // [1, M, 1, ...] or [M, 1, ...]).
+    if (auto r = index.single_reader(out);
+        r && is_op(g.nodes[*r], "Add") && g.values[size_t(out)].shape) {
+      const Node& add = g.nodes[*r];
+      const size_t other = add.inputs[0] == out ? 1 : 0;
+      const Tensor* c = constant_of(g, add, other);
+      const int64_t spatial_rank = int64_t(g.values[size_t(out)].shape->size()) - 2;
+      bool per_channel = c && add.inputs[1 - other] == out && c->numel() == out_channels &&
+                         c->rank() >= spatial_rank + 1 && c->rank() <= spatial_rank + 2 &&
+                         c->shape()[size_t(c->rank() - spatial_rank - 1)] == out_channels;
+      if (per_channel) {
+        for (int64_t m = 0; m < out_channels; ++m) bias[size_t(m)] += float(c->get_f64(m));
+        has_bias = true;
+        chain.push_back(*r);
+        out = add.outputs[0];
+      }
+    }
     // BatchNormalization (inference form): scale and bias per output channel.
     if (auto r = index.single_reader(out); r && is_op(g.nodes[*r], "BatchNormalization")) {
       const Node& bn = g.nodes[*r];
@@ -253,8 +385,8 @@ void fuse_qdq(Graph& g) {
       std::copy(bias.begin(), bias.end(), bias_t.data<float>());
       bias_v = add_constant(g, fused.name + "/qconv_bias", std::move(bias_t));
     }
-    fused.inputs = {x_input, dq_w.inputs[0], has_input(dq_w, 2) ? dq_w.inputs[2] : kNoValue,
-                    scale_v, bias_v, x_scale, x_zero};
+    fused.inputs = {x.value, dq_w.inputs[0], has_input(dq_w, 2) ? dq_w.inputs[2] : kNoValue,
+                    scale_v, bias_v, x.scale, x.zero_point};
     fused.outputs = {out};
     g.nodes[k] = std::move(fused);
     for (size_t c : chain) absorbed[c] = true;

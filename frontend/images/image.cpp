@@ -77,24 +77,119 @@ void check_size(int width, int height, const char* what) {
                                                 std::to_string(height));
 }
 
+// Checks the Huffman tables of a JPEG before stb_image 2.27 (Debian 12) decodes it, which
+// (fixed upstream in 2.28) writes past its tables for a DHT segment declaring more than 256
+// codes, and decodes a scan whose tables were never defined with whatever its (uninitialized)
+// decoder memory holds, reading out of bounds or failing an assertion. Walks the markers the way
+// stb reads them, so every table stb would build or use is checked. Not a JPEG: nothing to do.
+void check_jpeg_huffman_tables(const uint8_t* data, size_t size, const std::string& what) {
+  if (size < 2 || data[0] != 0xFF || data[1] != 0xD8) return;
+  auto byte = [&](size_t i) -> unsigned { return i < size ? data[i] : 0; };  // stb reads 0 at EOF
+  auto corrupt = [&](const std::string& reason) {
+    fail_io("cannot decode image '" + what + "': corrupt JPEG (" + reason + ")");
+  };
+  bool defined[2][4] = {};  // [DC, AC][table id]
+  bool progressive = false;
+  size_t p = 2;
+  bool in_scan = false;
+  while (p + 1 < size) {
+    const unsigned marker = data[p + 1];
+    const bool restart = marker >= 0xD0 && marker <= 0xD7;
+    if (data[p] != 0xFF || marker == 0xFF || (in_scan && (marker == 0x00 || restart))) {
+      ++p;  // entropy-coded data, stuffing, restart markers, fill bytes or garbage stb skips
+      continue;
+    }
+    in_scan = false;
+    if (marker == 0xD9) return;  // end of image
+    if (marker == 0xD8 || marker == 0x01 || restart) {
+      p += 2;  // markers without a length
+      continue;
+    }
+    const size_t length = byte(p + 2) << 8 | byte(p + 3);
+    if (marker == 0xC2) progressive = true;
+    if (marker == 0xC4) {
+      // Tables follow one another while stb's remaining length L > 0, each read in full.
+      int64_t remaining = static_cast<int64_t>(length) - 2;
+      size_t q = p + 4;
+      while (remaining > 0 && q < size) {
+        const unsigned table_class = byte(q) >> 4, id = byte(q) & 15;
+        if (table_class > 1 || id > 3) break;  // stb refuses the segment
+        unsigned codes = 0;
+        for (size_t i = 1; i <= 16; ++i) codes += byte(q + i);
+        if (codes > 256) {
+          corrupt("a Huffman table declares " + std::to_string(codes) +
+                  " codes, at most 256 are possible");
+        }
+        defined[table_class][id] = true;
+        q += 17 + codes;
+        remaining -= 17 + static_cast<int64_t>(codes);
+      }
+    }
+    if (marker == 0xDA) {
+      // Start of scan: components with their DC/AC table ids, then Ss, Se, Ah/Al. A progressive
+      // DC scan uses DC tables only when it is a first pass (Ah = 0); an AC scan AC tables only.
+      const size_t components = byte(p + 4);
+      const size_t spectral = p + 5 + 2 * components;
+      const bool dc_scan = byte(spectral) == 0;
+      const bool uses_dc = !progressive || (dc_scan && (byte(spectral + 2) >> 4) == 0);
+      const bool uses_ac = !progressive || !dc_scan;
+      for (size_t c = 0; c < components; ++c) {
+        const unsigned tables = byte(p + 6 + 2 * c), dc = tables >> 4, ac = tables & 15;
+        if (dc > 3 || ac > 3) break;  // stb refuses the scan
+        if ((uses_dc && !defined[0][dc]) || (uses_ac && !defined[1][ac])) {
+          corrupt("a scan uses a Huffman table that is not defined");
+        }
+      }
+      in_scan = true;  // entropy-coded data follows the header
+    }
+    p += 2 + std::max<size_t>(length, 2);
+  }
+}
+
 }  // namespace
 
-Image decode_image(const void* data, size_t size, const std::string& what) {
+Image decode_image(const void* data, size_t size, const std::string& what, int64_t max_pixels) {
   if (size > static_cast<size_t>(std::numeric_limits<int>::max()))
     fail_io("cannot decode image '" + what + "': file is larger than 2 GiB");
+  const auto* bytes = static_cast<const stbi_uc*>(data);
+  const int length = static_cast<int>(size);
+  check_jpeg_huffman_tables(bytes, size, what);
   int width = 0, height = 0, channels_in_file = 0;
-  std::unique_ptr<stbi_uc, void (*)(void*)> pixels(
-      stbi_load_from_memory(static_cast<const stbi_uc*>(data), static_cast<int>(size), &width,
-                            &height, &channels_in_file, kChannels),
-      stbi_image_free);
-  if (!pixels) {
+  if (max_pixels > 0 && stbi_info_from_memory(bytes, length, &width, &height, &channels_in_file) &&
+      static_cast<int64_t>(width) * height > max_pixels) {
+    fail_io("cannot decode image '" + what + "': " + std::to_string(width) + "x" +
+            std::to_string(height) + " pixels exceed the limit of " + std::to_string(max_pixels));
+  }
+  auto fail_decode = [&] {
     const char* reason = stbi_failure_reason();
     fail_io("cannot decode image '" + what + "': " + (reason ? reason : "unknown format"));
-  }
+  };
   Image image;
+  if (stbi_is_16_bit_from_memory(bytes, length)) {
+    // stb_image 2.27 reads past its buffer when it converts the channels of a 16-bit PNM, and
+    // reads PNM samples little-endian where Netpbm (and OpenCV) store them big-endian. 16-bit
+    // images keep their channels and are reduced here: high byte, gray replicated, alpha dropped.
+    std::unique_ptr<stbi_us, void (*)(void*)> pixels(
+        stbi_load_16_from_memory(bytes, length, &width, &height, &channels_in_file, 0), stbi_image_free);
+    if (!pixels) fail_decode();
+    const bool netpbm = size >= 2 && bytes[0] == 'P' && (bytes[1] == '5' || bytes[1] == '6');
+    image.rgb.resize(static_cast<size_t>(width) * height * kChannels);
+    const bool gray = channels_in_file < 3;
+    for (size_t i = 0; i < static_cast<size_t>(width) * height; ++i) {
+      const stbi_us* pixel = pixels.get() + i * static_cast<size_t>(channels_in_file);
+      for (int c = 0; c < kChannels; ++c) {
+        const stbi_us sample = pixel[gray ? 0 : c];
+        image.rgb[i * kChannels + c] = static_cast<uint8_t>(netpbm ? sample & 0xFF : sample >> 8);
+      }
+    }
+  } else {
+    std::unique_ptr<stbi_uc, void (*)(void*)> pixels(
+        stbi_load_from_memory(bytes, length, &width, &height, &channels_in_file, kChannels), stbi_image_free);
+    if (!pixels) fail_decode();
+    image.rgb.assign(pixels.get(), pixels.get() + static_cast<size_t>(width) * height * kChannels);
+  }
   image.width = width;
   image.height = height;
-  image.rgb.assign(pixels.get(), pixels.get() + static_cast<size_t>(width) * height * kChannels);
   return image;
 }
 

@@ -22,8 +22,9 @@ struct Image {
 // uses) by a few levels on some pixels; PNG and BMP decode identically. Throws Error(Io) naming
 // the path and the reason.
 Image load_image(const std::string& path);
-// Same for an encoded image in memory; `what` names it in error messages.
-Image decode_image(const void* data, size_t size, const std::string& what);
+// Same for an encoded image in memory; `what` names it in error messages. With max_pixels > 0,
+// an image whose header declares more pixels is refused (Error(Io)) before it is decoded.
+Image decode_image(const void* data, size_t size, const std::string& what, int64_t max_pixels = 0);
 
 // Bilinear resize with half-pixel centers, bit-exact with OpenCV's cv2.resize(INTER_LINEAR) on
 // 8-bit images as built for x86 (fixed-point weights with 11 fractional bits).

@@ -2,12 +2,16 @@
 
 #include <google/protobuf/io/coded_stream.h>
 
+#include <algorithm>
+#include <charconv>
 #include <climits>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <unordered_map>
+#include <vector>
 
 #include "nibble_onnx/onnx.pb.h"
 
@@ -28,14 +32,19 @@ std::string read_external(const onnx::TensorProto& proto, const LoadOptions& opt
   std::string location;
   int64_t offset = 0;
   int64_t length = -1;
-  for (const auto& entry : proto.external_data()) {
-    try {
-      if (entry.key() == "location") location = entry.value();
-      else if (entry.key() == "offset") offset = std::stoll(entry.value());
-      else if (entry.key() == "length") length = std::stoll(entry.value());
-    } catch (const std::exception&) {
-      invalid(what + ": external data entry '" + entry.key() + "' is not a number");
+  // The whole value must be a decimal number ("0x10" is not 0).
+  auto number = [&](const std::string& key, const std::string& text) {
+    int64_t n = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+    if (ec != std::errc() || end != text.data() + text.size() || text.empty()) {
+      invalid(what + ": external data entry '" + key + "' is not a number: '" + text + "'");
     }
+    return n;
+  };
+  for (const auto& entry : proto.external_data()) {
+    if (entry.key() == "location") location = entry.value();
+    else if (entry.key() == "offset") offset = number(entry.key(), entry.value());
+    else if (entry.key() == "length") length = number(entry.key(), entry.value());
   }
   if (location.empty()) invalid(what + ": external data without a location");
   if (options.base_dir.empty()) {
@@ -59,10 +68,10 @@ std::string read_external(const onnx::TensorProto& proto, const LoadOptions& opt
   if (!in) throw Error(ErrorKind::Io, what + ": cannot open external data file '" + full.string() + "'");
   in.seekg(0, std::ios::end);
   int64_t file_size = in.tellg();
-  if (length < 0) length = file_size - offset;
-  if (offset < 0 || offset > file_size || length > file_size - offset) {
-    invalid(what + ": external data range [" + std::to_string(offset) + ", +" +
-            std::to_string(length) + ") lies outside '" + location + "' (" +
+  if (length < 0 && offset >= 0 && offset <= file_size) length = file_size - offset;
+  if (offset < 0 || offset > file_size || length < 0 || length > file_size - offset) {
+    invalid(what + ": external data range [" + std::to_string(offset) + ", " +
+            (length < 0 ? "end" : "+" + std::to_string(length)) + ") lies outside '" + location + "' (" +
             std::to_string(file_size) + " bytes)");
   }
   if (static_cast<size_t>(length) != expected_bytes) {
@@ -290,6 +299,69 @@ void sort_topologically(Graph& g) {
   }
 }
 
+// Protobuf message levels the parser may descend; each subgraph level takes three (GraphProto ->
+// NodeProto -> AttributeProto -> GraphProto), the model and its graph two.
+constexpr int kMessageNestingLimit = 64;
+constexpr int kMaxSubgraphDepth = (kMessageNestingLimit - 2) / 3;
+
+// How deeply subgraphs (graph attributes of If/Loop/Scan nodes) nest, read from the wire format
+// without recursion: ModelProto.graph (7) -> GraphProto.node (1) -> NodeProto.attribute (5) ->
+// AttributeProto.g (6) / graphs (11) -> GraphProto. -1 when the bytes are not well formed. Lets
+// a model refused for its nesting say so, where protobuf only reports failure.
+int subgraph_depth(const uint8_t* data, size_t size) {
+  enum class Kind { Model, Graph, Node, Attribute };
+  struct Frame {
+    Kind kind;
+    const uint8_t* pos;
+    const uint8_t* end;
+    int graphs;  // graphs enclosing this message, itself included
+  };
+  auto read_varint = [](const uint8_t*& p, const uint8_t* end, uint64_t& value) {
+    value = 0;
+    for (int shift = 0; shift < 64 && p < end; shift += 7) {
+      const uint8_t byte = *p++;
+      value |= uint64_t(byte & 0x7F) << shift;
+      if (!(byte & 0x80)) return true;
+    }
+    return false;
+  };
+  std::vector<Frame> stack{{Kind::Model, data, data + size, 0}};
+  int deepest = 0;
+  while (!stack.empty()) {
+    Frame& f = stack.back();
+    if (f.pos == f.end) {
+      stack.pop_back();
+      continue;
+    }
+    uint64_t tag = 0, value = 0;
+    if (!read_varint(f.pos, f.end, tag)) return -1;
+    switch (tag & 7) {
+      case 0: if (!read_varint(f.pos, f.end, value)) return -1; break;
+      case 1: if (f.end - f.pos < 8) return -1; f.pos += 8; break;
+      case 5: if (f.end - f.pos < 4) return -1; f.pos += 4; break;
+      case 2: {
+        if (!read_varint(f.pos, f.end, value) || value > uint64_t(f.end - f.pos)) return -1;
+        const uint8_t* begin = f.pos;
+        f.pos += value;
+        const uint64_t field = tag >> 3;
+        std::optional<Kind> child;
+        if (f.kind == Kind::Model && field == 7) child = Kind::Graph;
+        if (f.kind == Kind::Graph && field == 1) child = Kind::Node;
+        if (f.kind == Kind::Node && field == 5) child = Kind::Attribute;
+        if (f.kind == Kind::Attribute && (field == 6 || field == 11)) child = Kind::Graph;
+        if (child) {
+          const int graphs = f.graphs + (*child == Kind::Graph ? 1 : 0);
+          deepest = std::max(deepest, graphs - 1);  // the main graph is level 0
+          stack.push_back({*child, begin, begin + value, graphs});
+        }
+        break;
+      }
+      default: return -1;
+    }
+  }
+  return deepest;
+}
+
 }  // namespace
 
 Graph load_model(const void* data, size_t size, const LoadOptions& options) {
@@ -299,8 +371,13 @@ Graph load_model(const void* data, size_t size, const LoadOptions& options) {
   }
   onnx::ModelProto model;
   google::protobuf::io::CodedInputStream stream(static_cast<const uint8_t*>(data), int(size));
-  stream.SetRecursionLimit(64);  // deeply nested subgraphs must not exhaust the stack
+  stream.SetRecursionLimit(kMessageNestingLimit);  // deeply nested subgraphs must not exhaust the stack
   if (!model.ParseFromCodedStream(&stream) || !stream.ConsumedEntireMessage()) {
+    const int depth = subgraph_depth(static_cast<const uint8_t*>(data), size);
+    if (depth > kMaxSubgraphDepth) {
+      invalid("subgraphs are nested " + std::to_string(depth) + " levels deep (at most " +
+              std::to_string(kMaxSubgraphDepth) + " are read)");
+    }
     invalid("not an ONNX model: protobuf parsing failed (truncated or corrupt file?)");
   }
   if (!model.has_graph()) invalid("not an ONNX model: it has no graph");

@@ -3,7 +3,10 @@
 
 For each model and image, `nibble run MODEL --image IMG` saves the letterboxed input and the
 outputs; ONNX Runtime runs that input. Prints, per model, the max |diff| of the raw output and
-the max |diff| of the sorted scores, and how many YOLOv10 detections (class + box within 2 px, score > 0.25) agree. Exits non-zero when a
+the max |diff| of the sorted scores, and how many YOLOv10 detections (class + box within 2 px,
+score > 0.25) agree. ONNX Runtime runs without graph optimizations by default, i.e. the graph's
+fake-quant float semantics, which nibble reproduces up to float rounding (with them, ORT fuses
+QDQ into integer ops that round differently). Exits non-zero when a
 model fails to load in ONNX Runtime or its detections disagree on more than `--max-mismatch` of
 the boxes.
 
@@ -42,11 +45,18 @@ def main():
     p.add_argument("--count", type=int, default=4)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--max-mismatch", type=float, default=0.1)
+    p.add_argument("--ort-optimization", choices=["disabled", "all"], default="disabled",
+                   help="disabled: ONNX Runtime runs every Q/DQ node as written (the graph's "
+                        "fake-quant float semantics); all: its QDQ fusions, which requantize in "
+                        "integer arithmetic and round differently")
     args = p.parse_args()
     images = sorted(glob.glob(os.path.join(args.images, "*.jpg")))[: args.count]
     failed = False
     for model in args.models:
-        session = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
+        so = ort.SessionOptions()
+        if args.ort_optimization == "disabled":
+            so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        session = ort.InferenceSession(model, so, providers=["CPUExecutionProvider"])
         name_in = session.get_inputs()[0].name
         worst, score_worst, agree, total = 0.0, 0.0, 0, 0
         for image in images:

@@ -4,14 +4,19 @@
 For each model, `nibble run MODEL --image bus.jpg` writes the letterboxed input it fed and every
 output as .npy; ONNX Runtime runs the same input and the outputs are compared:
   - float models:   max|diff| <= 1e-4 * max|ref|
-  - dynamic-int8:   each quantized layer is exact, and float Sigmoid is bit-identical to ONNX
-                    Runtime's (MLAS logistic), which makes yolov8n-int8 match exactly and
-                    yolov10n-int8 to 6e-5. yolo11n-int8's attention block (MatMul, Softmax) still
-                    rounds differently at the ulp level, and chained DynamicQuantizeLinear nodes
-                    grow such differences into whole uint8 steps. So the outputs must agree
-                    within one quantization step of the output range OR decode to the same
-                    detections (class, box IoU >= 0.9, score within 0.05); and yolov10n-int8's
-                    detections must equal those of the FP32 model.
+  - dynamic-int8:   max|diff| within one uint8 quantization step of the output range. Chained
+                    DynamicQuantizeLinear nodes grow last-bit differences into whole steps, so this
+                    holds because nibble rounds as ONNX Runtime (MLAS) does where a quantization
+                    follows: exact integer layers, MLAS's logistic for Sigmoid, MatMul as one
+                    fused multiply-add chain per slice of k, MLAS's Softmax. (All three models
+                    match exactly on an AVX-512F machine.) Whether both decode to the same
+                    detections (class, box IoU >= 0.9, score within 0.05) is printed as extra
+                    information, and yolov10n-int8's detections must equal those of the FP32
+                    model.
+MLAS rounds differently per CPU (mlas_softmax_reference.py: Softmax sums in 16 lanes with
+AVX-512F, 8 with AVX2 + FMA); nibble follows the CPU, and the first line printed says which case
+applies. Without AVX2 + FMA, ONNX Runtime takes SSE2 kernels that nibble does not reproduce:
+there int8 outputs must be within one step OR decode to the same detections (the fallback).
 Exits non-zero on any mismatch; skips (exit 0, message) when the assets are absent.
 """
 import argparse
@@ -22,6 +27,8 @@ import tempfile
 
 import numpy as np
 import onnxruntime as ort
+
+from mlas_softmax_reference import onnxruntime_kernels
 
 MODELS = [
     ("yolov10n-640-fp32.onnx", "float"),
@@ -107,6 +114,20 @@ def same_detections(got, ref, conf=0.25, score_tol=0.05):
     return True, f"{len(a)} nibble / {len(b)} ONNX Runtime detections agree"
 
 
+def rounding_case():
+    """(exact, description): whether nibble reproduces ONNX Runtime's float rounding on this CPU,
+    and a line saying which MLAS kernels both use."""
+    kernels = onnxruntime_kernels()
+    override = os.environ.get("NIBBLE_MLAS_SOFTMAX")
+    if kernels == "sse2":
+        return False, ("ONNX Runtime uses MLAS's SSE2 kernels here (no AVX2 + FMA), which nibble does not "
+                       "reproduce: int8 models may instead decode to the same detections (fallback)")
+    line = f"ONNX Runtime uses MLAS's {kernels} kernels here; nibble reproduces them"
+    if override and override != kernels:
+        line += f" except Softmax (NIBBLE_MLAS_SOFTMAX={override}: last-bit differences expected)"
+    return True, line
+
+
 def yolov10_detections(out, conf=0.25):
     """[1,300,6] -> rows above the confidence threshold, as (class, rounded box)."""
     rows = out[0][out[0][:, 4] > conf]
@@ -126,6 +147,8 @@ def main():
         print(f"SKIPPED: assets not found under {args.assets}")
         return 0
 
+    exact, case = rounding_case()
+    print(case)
     failures = 0
     fp32_outputs = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -162,10 +185,11 @@ def main():
                 else:
                     # One uint8 quantization step of the output's range.
                     tol = (float(ref.max()) - min(0.0, float(ref.min()))) / 255.0
-                    ok = diff <= tol
-                    if not ok:
-                        ok, why = same_detections(got, ref)
-                        print(f"     {name}: beyond one step; decoded detections: {why}")
+                    agree, why = same_detections(got, ref)
+                    ok = diff <= tol or (not exact and agree)
+                    if diff > tol and ok:
+                        print(f"     {name}: beyond one step; accepted by the SSE2 fallback")
+                    print(f"     {name}: decoded detections: {why}")
                 print(f"{'ok  ' if ok else 'FAIL'} {name} {meta.name} {list(ref.shape)}: "
                       f"max|diff| {diff:.3g} (tolerance {tol:.3g}, max|ref| {scale:.3g})")
                 failures += not ok

@@ -2,6 +2,7 @@
 // attribute/input split across opsets, empty sets, and the axis rules of Softmax and ArgMax.
 #include <doctest/doctest.h>
 
+#include <bit>
 #include <cmath>
 #include <cstdint>
 #include <functional>
@@ -178,6 +179,47 @@ TEST_CASE("Softmax coerces to 2-D before opset 13 and uses one axis from 13") {
   for (double& s : log_single) s = std::log(s);
   check_values(OpRunner("LogSoftmax", 13).input(x).attr("axis", -2).run(DType::F32), log_single,
                1e-5, 1e-6);
+}
+
+TEST_CASE("float Softmax and LogSoftmax give ONNX Runtime's bits, along any axis") {
+  // 37 values: two full groups of 16 lanes and a tail. The expected bits are ONNX Runtime 1.32's
+  // (CPU, MLAS AVX-512F kernel) output for this row; MLAS's FMA3 kernel (AVX2 CPUs) gives the
+  // same bits for it (tests/e2e/mlas_softmax_reference.py). test_mlas_softmax.cpp pins rows
+  // where the two differ.
+  std::vector<double> row(37);
+  for (size_t i = 0; i < row.size(); ++i) row[i] = double((i * 37) % 101) * 0.125 - 6.0;
+  const uint32_t softmax_bits[37] = {
+      0x359d477au, 0x38faaba9u, 0x3c47c22fu, 0x36893d56u, 0x39dabb47u, 0x3d2e4e73u,
+      0x376f81b3u, 0x3abedcaeu, 0x3e1818e9u, 0x3850fd75u, 0x3ba68b22u, 0x35e4d703u,
+      0x39365c9cu, 0x3c9152cfu, 0x36c7aeb4u, 0x3a1f2053u, 0x3d7d9d48u, 0x37ae3d73u,
+      0x3b0ad9efu, 0x3e5d4ce0u, 0x38980a14u, 0x3bf251c1u, 0x36267ae4u, 0x3984aadau,
+      0x3cd371c4u, 0x371144a3u, 0x3a678700u, 0x3db880ddu, 0x37fd848cu, 0x3b4a0707u,
+      0x3ea0feb9u, 0x38dd374bu, 0x3c30494au, 0x36723a1fu, 0x39c107a8u, 0x3d19d32du,
+      0x37535d26u};
+  const uint32_t log_softmax_bits[37] = {
+      0xc15a82dfu, 0xc11082dfu, 0xc08d05beu, 0xc14682dfu, 0xc0f905beu, 0xc04a0b7du,
+      0xc13282dfu, 0xc0d105beu, 0xbff416fau, 0xc11e82dfu, 0xc0a905beu, 0xc15482dfu,
+      0xc10a82dfu, 0xc08105beu, 0xc14082dfu, 0xc0ed05beu, 0xc0320b7du, 0xc12c82dfu,
+      0xc0c505beu, 0xbfc416fau, 0xc11882dfu, 0xc09d05beu, 0xc14e82dfu, 0xc10482dfu,
+      0xc06a0b7du, 0xc13a82dfu, 0xc0e105beu, 0xc01a0b7du, 0xc12682dfu, 0xc0b905beu,
+      0xbf9416fau, 0xc11282dfu, 0xc09105beu, 0xc14882dfu, 0xc0fd05beu, 0xc0520b7du,
+      0xc13482dfu};
+  // The row as a [1, 37] row and as a column of a [37, 3] tensor (the strided path).
+  std::vector<double> columns;
+  for (double v : row) columns.insert(columns.end(), {v, -v, 0.5 * v});
+  const Tensor as_row = make_tensor(DType::F32, {1, 37}, row);
+  const Tensor as_column = make_tensor(DType::F32, {37, 3}, columns);
+  for (const char* op : {"Softmax", "LogSoftmax"}) {
+    CAPTURE(op);
+    const uint32_t* expected = std::string(op) == "Softmax" ? softmax_bits : log_softmax_bits;
+    const Tensor y_row = OpRunner(op, 13).input(as_row).attr("axis", -1).run(DType::F32);
+    const Tensor y_column = OpRunner(op, 13).input(as_column).attr("axis", 0).run(DType::F32);
+    for (size_t i = 0; i < row.size(); ++i) {
+      CAPTURE(i);
+      CHECK(std::bit_cast<uint32_t>(y_row.data<float>()[i]) == expected[i]);
+      CHECK(std::bit_cast<uint32_t>(y_column.data<float>()[i * 3]) == expected[i]);
+    }
+  }
 }
 
 TEST_CASE("ArgMax/ArgMin break ties by first or last index, Hardmax by the first") {

@@ -3,12 +3,16 @@
 // against naive references, and the errors malformed or unsupported nodes must raise.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <random>
 #include <string>
+#include <tuple>
+#include <utility>
 #include <vector>
 
+#include "kernels/cpu_features.h"
 #include "nibble/nibble.h"
 #include "tests/model_builder.h"
 
@@ -172,6 +176,102 @@ TEST_CASE("MatMul broadcasts batch dimensions and splits work across threads") {
     const Tensor y = m.session(with_threads(threads)).run({{"a", a}, {"b", b}}).at(0);
     CHECK(y.shape() == Shape{3, 4, 37, 45});
     CHECK(max_abs_diff(y, expected) < 1e-4);
+  }
+}
+
+namespace {
+
+// Element (i, j) of op(A) · op(B) with each operand given by strides, summed as ONNX Runtime's
+// MLAS SGEMM sums: each slice of `depth` values of k is one chain of fused multiply-adds in
+// order, and the slices are added up one after another.
+std::vector<float> fma_chain_product(const Tensor& a, int64_t a_rs, int64_t a_cs, const Tensor& b,
+                                     int64_t b_rs, int64_t b_cs, int64_t m, int64_t n, int64_t k,
+                                     int64_t depth = 128) {
+  std::vector<float> c(size_t(m * n));
+  for (int64_t i = 0; i < m; ++i) {
+    for (int64_t j = 0; j < n; ++j) {
+      float sum = 0.0f;
+      for (int64_t k0 = 0; k0 < k; k0 += depth) {
+        float acc = 0.0f;
+        for (int64_t p = k0; p < std::min(k, k0 + depth); ++p) {
+          acc = std::fma(a.data<float>()[i * a_rs + p * a_cs],
+                         b.data<float>()[p * b_rs + j * b_cs], acc);
+        }
+        sum = k0 == 0 ? acc : sum + acc;
+      }
+      c[size_t(i * n + j)] = sum;
+    }
+  }
+  return c;
+}
+
+// Bitwise equal on AVX2/AVX-512; the reference kernels (NIBBLE_ISA=ref) multiply and add apart.
+void check_fma_chain(const Tensor& y, const std::vector<float>& expected) {
+  REQUIRE(size_t(y.numel()) == expected.size());
+  const bool fused = kernels::active_isa() != kernels::Isa::Ref;
+  for (size_t i = 0; i < expected.size(); ++i) {
+    INFO("element " << i << ": " << y.data<float>()[i] << " vs " << expected[i]);
+    if (fused) {
+      CHECK(y.data<float>()[i] == expected[i]);
+    } else {
+      CHECK(std::abs(y.data<float>()[i] - expected[i]) <= 1e-5f);
+    }
+  }
+}
+
+}  // namespace
+
+TEST_CASE("float MatMul and Gemm sum each output as one fused multiply-add chain over k") {
+  // k = 100 as in YOLO11's attention; A batched and B broadcast, Gemm with both transposed.
+  const int64_t m = 20, n = 33, k = 100;
+  const Tensor a = random_tensor({2, m, k}, 11);
+  const Tensor b = random_tensor({k, n}, 12);
+  for (int threads : {1, 2}) {
+    CAPTURE(threads);
+    ModelBuilder mm(13);
+    mm.input("a", DType::F32, a.shape());
+    mm.input("b", DType::F32, b.shape());
+    mm.node("MatMul", {"a", "b"}, {"y"});
+    mm.output("y", DType::F32);
+    const Tensor y = mm.session(with_threads(threads)).run({{"a", a}, {"b", b}}).at(0);
+    std::vector<float> expected = fma_chain_product(a, k, 1, b, n, 1, m, n, k);
+    Tensor second_a(DType::F32, {m, k});
+    std::memcpy(second_a.raw(), a.data<float>() + m * k, size_t(m * k) * sizeof(float));
+    const std::vector<float> second = fma_chain_product(second_a, k, 1, b, n, 1, m, n, k);
+    expected.insert(expected.end(), second.begin(), second.end());
+    check_fma_chain(y, expected);
+
+    const Tensor at = random_tensor({k, m}, 13);  // A^T
+    const Tensor bt = random_tensor({n, k}, 14);  // B^T
+    ModelBuilder gemm(13);
+    gemm.input("a", DType::F32, at.shape());
+    gemm.input("b", DType::F32, bt.shape());
+    auto& node = gemm.node("Gemm", {"a", "b"}, {"y"});
+    ModelBuilder::attr(node, "transA", int64_t{1});
+    ModelBuilder::attr(node, "transB", int64_t{1});
+    gemm.output("y", DType::F32);
+    const Tensor yg = gemm.session(with_threads(threads)).run({{"a", at}, {"b", bt}}).at(0);
+    check_fma_chain(yg, fma_chain_product(at, 1, m, bt, 1, k, m, n, k));
+  }
+}
+
+TEST_CASE("float MatMul sums deep products in MLAS's slices of k") {
+  // Slices of 128 values of k, widened for narrow products: 256 when n <= 64, 512 when n <= 32,
+  // 1024 when n <= 16. Slices deeper than the kernels' own blocks of k (256 on AVX2, 512 on
+  // AVX-512) must still be one chain, as in MLAS on every CPU.
+  const int64_t m = 20;
+  for (const auto& [n, k, depth] : {std::tuple<int64_t, int64_t, int64_t>{400, 300, 128},
+                                    {40, 300, 256}, {32, 400, 512}, {16, 1100, 1024}}) {
+    CAPTURE(n);
+    const Tensor a = random_tensor({m, k}, 15);
+    const Tensor b = random_tensor({k, n}, 16);
+    ModelBuilder mm(13);
+    mm.input("a", DType::F32, a.shape());
+    mm.input("b", DType::F32, b.shape());
+    mm.node("MatMul", {"a", "b"}, {"y"});
+    mm.output("y", DType::F32);
+    const Tensor y = mm.session(with_threads(2)).run({{"a", a}, {"b", b}}).at(0);
+    check_fma_chain(y, fma_chain_product(a, k, 1, b, n, 1, m, n, k, depth));
   }
 }
 

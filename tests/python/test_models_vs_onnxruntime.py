@@ -4,9 +4,10 @@ range), int8 models on a photo (bus.jpg, resized), where their outputs hold real
 
 Tolerances are those of tests/e2e/compare_with_ort.py: float models within 1e-4 of the output's
 magnitude ([1,300,6] end-to-end outputs may swap rows whose scores tie); ONNX Runtime
-dynamic-int8 models within one uint8 step of the output range, or else decoding to the same
-detections (chained DynamicQuantizeLinear turns 1-ulp float differences into whole steps; on
-noise the models detect nothing, which would make that comparison empty).
+dynamic-int8 models within one uint8 step of the output range and decoding to the same
+detections (on noise the models detect nothing, which would make that comparison empty). On a CPU
+without AVX2 + FMA, whose MLAS kernels nibble does not reproduce, the detections alone decide
+(compare_with_ort.rounding_case says which case applies).
 """
 import os
 import sys
@@ -20,7 +21,8 @@ import nibble
 from conftest import MODELS, asset
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e"))
-from compare_with_ort import decode, max_diff_allowing_tie_swaps, same_detections  # noqa: E402
+from compare_with_ort import (decode, max_diff_allowing_tie_swaps, rounding_case,  # noqa: E402
+                              same_detections)
 
 NUMPY_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16,
                "tensor(int64)": np.int64, "tensor(int32)": np.int32, "tensor(uint8)": np.uint8}
@@ -71,6 +73,9 @@ def test_outputs_match_onnxruntime(model, kind):
         else:
             assert decode(r), f"{meta.name}: ONNX Runtime detects nothing on the photo"
             step = (float(r.max()) - min(0.0, float(r.min()))) / 255.0
-            if diff > step:
-                agree, why = same_detections(g, r)
-                assert agree, f"{meta.name}: max|diff| {diff:.3g} > one step {step:.3g}; {why}"
+            exact, case = rounding_case()
+            print(case)
+            if exact:
+                assert diff <= step, f"{meta.name}: max|diff| {diff:.3g} > one step {step:.3g}"
+            agree, why = same_detections(g, r)
+            assert agree, f"{meta.name}: {why}"

@@ -130,11 +130,15 @@ TEST_CASE("nibble bench: statistics, profile, JSON and the --serve protocol") {
   CHECK(contains(r.output, "images float [1,3,64,64]: uniform 0..1 (seed 0)"));
   CHECK(contains(r.output, "top 5 by time"));
   CHECK(contains(r.output, "by op"));
+  CHECK(contains(r.output, "weights  "));
+  CHECK(contains(r.output, "scheme FP32"));
 
   std::ifstream file(json_path);
   const nlohmann::json report = nlohmann::json::parse(file);
   CHECK(report["threads"] == 1);
   CHECK(report["runs_ms"].size() == 3);
+  CHECK(report["scheme"] == "FP32");
+  CHECK(report["weight_bytes"].get<size_t>() > 0);
   CHECK(report["latency_ms"]["median"].get<double>() > 0);
   CHECK(report["latency_ms"]["min"].get<double>() <= report["latency_ms"]["median"].get<double>());
   CHECK(report["latency_ms"]["median"].get<double>() <= report["latency_ms"]["max"].get<double>());

@@ -1,17 +1,20 @@
 #!/usr/bin/env python3
 """Export YOLOv10 n/s/m/b/l/x with Ultralytics itself, to confirm `nibble zoo`'s structure.
 
-Optional, not run in CI: needs `pip install ultralytics torch onnx onnxslim` (about 1 GB). The
-networks are built from Ultralytics' own cfg/models/v10/yolov10{scale}.yaml with random
-initialization -- no weights are downloaded -- and exported the way the real models are
-(BatchNorm folded, one2many head removed, opset 17, simplified). Then each export is compared
-with `nibble zoo` of the same scale by tools/export/compare_structure.py:
+Optional, not run in CI: needs `pip install ultralytics torch onnx onnxslim` (about 3 GB: PyPI's
+torch brings the CUDA libraries). The networks are built from Ultralytics' own
+cfg/models/v10/yolov10{scale}.yaml with random initialization -- no weights are downloaded -- and
+exported the way the real models are (BatchNorm folded, the unused head branch removed, opset 17,
+simplified). Then each export is compared with `nibble zoo` of the same scale by
+tools/export/compare_structure.py:
 
     python tools/export/ultralytics_yolov10.py --scales n s m --out-dir exports \\
         --nibble build/bin/nibble
 
 `--head one2many` exports the one-to-many branch ([1,84,anchors], for NMS) instead of the
-end-to-end [1,300,6] output, on Ultralytics versions whose model has an `end2end` switch.
+end-to-end [1,300,6] output. The zoo follows the Ultralytics version of the real yolov10n in
+../shared; Ultralytics 8.4 writes the TopK tail of the e2e head differently (Expand + GatherElements
+where the zoo has Tile + Flatten + Gather), so there only those few nodes differ.
 """
 import argparse
 import os
@@ -23,16 +26,24 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def export(scale, imgsz, head, out_dir):
+    import onnx
     from ultralytics import YOLO
+    from ultralytics.cfg import DEFAULT_CFG_DICT
 
     model = YOLO(f"yolov10{scale}.yaml")  # architecture only, random weights
-    if head == "one2many":
-        if not hasattr(model.model, "end2end"):
-            sys.exit("this Ultralytics version cannot switch YOLOv10 to its one2many head")
-        model.model.end2end = False
-    exported = model.export(format="onnx", imgsz=imgsz, opset=17, simplify=True, batch=1)
+    if not hasattr(model.model.model[-1], "end2end"):
+        sys.exit("this Ultralytics version has no end2end switch on YOLOv10")
+    end2end = head == "e2e"
+    # Ultralytics <= 8.3 exports whatever `end2end` the model has; later versions overwrite it
+    # from the export argument `nms` (False: the NMS-free one-to-one head, None: one-to-many).
+    model.model.model[-1].end2end = end2end
+    kwargs = {"nms": False if end2end else None} if DEFAULT_CFG_DICT.get("nms") is None else {}
+    exported = model.export(format="onnx", imgsz=imgsz, opset=17, simplify=True, batch=1, **kwargs)
     target = os.path.join(out_dir, f"ultralytics-yolov10{scale}-{imgsz}-{head}.onnx")
     shutil.move(exported, target)
+    dims = [d.dim_value for d in onnx.load(target).graph.output[0].type.tensor_type.shape.dim]
+    if (dims[-1] == 6) != end2end:
+        sys.exit(f"{target}: output {dims} is not the requested {head} head")
     return target
 
 

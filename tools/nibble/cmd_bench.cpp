@@ -2,14 +2,11 @@
 // of every node with its kernel, to find where the time goes.
 
 #include <algorithm>
-#include <chrono>
-#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
 #include <map>
 #include <memory>
-#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -18,14 +15,16 @@
 
 #include "kernels/cpu_features.h"
 #include "nibble/nibble.h"
+#include "tools/nibble/coco/latency.h"
+#include "tools/nibble/coco/model_summary.h"
 #include "tools/nibble/commands.h"
 #include "tools/nibble/npy.h"
+#include "tools/nibble/run_common.h"
 
 namespace nibble::cli {
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
 using Json = nlohmann::ordered_json;
 
 struct BenchOptions {
@@ -43,39 +42,12 @@ struct BenchOptions {
   bool serve = false;
 };
 
-double ms_since(Clock::time_point start) {
-  return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
-}
-
 // ---- inputs ----------------------------------------------------------------------------------
 
 struct Feed {
   NamedTensors tensors;
   std::vector<std::string> sources;  // how each input was made, for the report
 };
-
-// splitmix64; float inputs are uniform in [0, 1) like a normalized image.
-class Random {
- public:
-  explicit Random(uint64_t seed) : state_(seed) {}
-  double uniform() {
-    uint64_t z = (state_ += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return static_cast<double>((z ^ (z >> 31)) >> 11) * 0x1.0p-53;
-  }
-
- private:
-  uint64_t state_;
-};
-
-// "NAME=VALUE" -> {NAME, VALUE}; `what` names the option in errors.
-std::pair<std::string, std::string> split_assignment(const std::string& spec, const char* what) {
-  const size_t equals = spec.find('=');
-  if (equals == std::string::npos || equals == 0)
-    throw UsageError(std::string(what) + " expects NAME=VALUE, got '" + spec + "'");
-  return {spec.substr(0, equals), spec.substr(equals + 1)};
-}
 
 Shape parse_dims(const std::string& text, const std::string& spec) {
   Shape shape;
@@ -101,78 +73,26 @@ std::map<std::string, Shape> parse_shapes(const std::vector<std::string>& specs)
   return shapes;
 }
 
-Tensor generated_input(const TensorInfo& info, const std::string& fill, Random& random) {
-  for (int64_t d : info.shape)
-    if (d < 0)
-      throw UsageError("input '" + info.name + "' has shape " + shape_str(info.shape) +
-                       "; fix it with --shape " + info.name + "=D1xD2x... or give --input");
-  Tensor tensor(info.dtype, info.shape);  // zeros
-  if (fill == "random") {
-    if (info.dtype == DType::F32) {
-      float* data = tensor.data<float>();
-      for (int64_t i = 0; i < tensor.numel(); ++i) data[i] = static_cast<float>(random.uniform());
-    } else if (info.dtype == DType::F16) {
-      uint16_t* data = tensor.data<uint16_t>();
-      for (int64_t i = 0; i < tensor.numel(); ++i)
-        data[i] = float_to_half(static_cast<float>(random.uniform()));
-    }
-  }
-  return tensor;
-}
-
 Feed make_feed(const Session& session, const BenchOptions& options) {
-  std::map<std::string, std::string> files;
-  for (const std::string& spec : options.input_files) {
-    auto [name, path] = split_assignment(spec, "--input");
-    if (!files.emplace(name, path).second)
-      throw UsageError("--input gives input '" + name + "' twice");
-  }
-  std::set<std::string> known;
-  for (const TensorInfo& info : session.inputs()) known.insert(info.name);
-  for (const auto& [name, path] : files)
-    if (!known.count(name)) throw UsageError("the model has no input '" + name + "'");
-
+  const std::map<std::string, std::string> files =
+      input_files(session.inputs(), options.input_files);
+  InputGenerator generator(
+      options.fill == "zeros" ? InputGenerator::Fill::Zeros : InputGenerator::Fill::Random,
+      options.seed);
   Feed feed;
-  Random random(options.seed);
   for (const TensorInfo& info : session.inputs()) {
     if (auto file = files.find(info.name); file != files.end()) {
       feed.tensors.emplace_back(info.name, read_npy(file->second));
       feed.sources.push_back("file " + file->second);
-      continue;
+    } else {
+      feed.tensors.emplace_back(info.name, generator.make(info));
+      feed.sources.push_back(generator.describe(info.dtype));
     }
-    feed.tensors.emplace_back(info.name, generated_input(info, options.fill, random));
-    const bool random_floats =
-        options.fill == "random" && (info.dtype == DType::F32 || info.dtype == DType::F16);
-    feed.sources.push_back(random_floats ? "uniform 0..1 (seed " + std::to_string(options.seed) + ")"
-                                         : "zeros");
   }
   return feed;
 }
 
 // ---- statistics ------------------------------------------------------------------------------
-
-struct Latency {
-  double median = 0, p90 = 0, min = 0, mean = 0, max = 0;
-};
-
-// Percentiles interpolate between order statistics (NumPy's default).
-double percentile(const std::vector<double>& sorted, double q) {
-  const double position = q * double(sorted.size() - 1);
-  const size_t below = static_cast<size_t>(position);
-  const size_t above = std::min(below + 1, sorted.size() - 1);
-  return sorted[below] + (sorted[above] - sorted[below]) * (position - double(below));
-}
-
-Latency latency_of(std::vector<double> times) {
-  std::sort(times.begin(), times.end());
-  Latency l;
-  l.median = percentile(times, 0.5);
-  l.p90 = percentile(times, 0.9);
-  l.min = times.front();
-  l.max = times.back();
-  for (double t : times) l.mean += t / double(times.size());
-  return l;
-}
 
 // 2 x multiply-adds of convolutions (the weight: the input after the first with the output's
 // rank and its channel count as dim 0), MatMul and Gemm; 0 for other nodes.
@@ -267,12 +187,7 @@ int serve(const Session& session, const NamedTensors& inputs, double load_ms) {
     if (line.empty()) break;
     if (!CLI::detail::lexical_cast(line, runs) || runs < 1)
       throw UsageError("--serve expects a number of runs per line, got '" + line + "'");
-    std::vector<double> times;
-    for (int i = 0; i < runs; ++i) {
-      const Clock::time_point start = Clock::now();
-      session.run(inputs);
-      times.push_back(ms_since(start));
-    }
+    const std::vector<double> times = timed_runs(0, runs, [&] { session.run(inputs); });
     std::printf("%s\n", Json{{"runs_ms", times}}.dump().c_str());
     std::fflush(stdout);
   }
@@ -290,14 +205,24 @@ int run(const BenchOptions& options) {
   const Session session = Session::load(options.model, session_options);
   const double load_ms = ms_since(load_start);
   const Feed feed = make_feed(session, options);
-  for (int i = 0; i < options.warmup; ++i) session.run(feed.tensors);
-  if (options.serve) return serve(session, feed.tensors, load_ms);
+  if (options.serve) {
+    for (int i = 0; i < options.warmup; ++i) session.run(feed.tensors);
+    return serve(session, feed.tensors, load_ms);
+  }
 
   const int threads = options.threads > 0
                           ? options.threads
                           : int(std::max(1u, std::thread::hardware_concurrency()));
   const char* isa = kernels::isa_name(kernels::active_isa());
   std::printf("model    %s (loaded in %.1f ms)\n", options.model.c_str(), load_ms);
+  // A second plan of the model, for what a run keeps resident: the weights as the kernels
+  // packed them, and the constants read as they are.
+  std::map<std::string, Shape> shapes;
+  for (const auto& [name, tensor] : feed.tensors) shapes[name] = tensor.shape();
+  const coco::ModelSummary summary = coco::summarize_model(options.model, shapes);
+  std::printf("weights  %.2f MiB resident (%zu B); scheme %s\n",
+              double(summary.weight_bytes) / (1 << 20), summary.weight_bytes,
+              summary.scheme.c_str());
   for (size_t i = 0; i < feed.tensors.size(); ++i) {
     const auto& [name, tensor] = feed.tensors[i];
     std::printf("input    %s %s %s: %s\n", name.c_str(), dtype_name(tensor.dtype()),
@@ -306,25 +231,25 @@ int run(const BenchOptions& options) {
   std::printf("threads  %d, kernels for %s; %d timed runs after %d warmup\n", threads, isa,
               options.iters, options.warmup);
 
-  std::vector<double> times;
   std::vector<NodeTotals> nodes;
   std::vector<NodeProfile> profile;
-  for (int i = 0; i < options.iters; ++i) {
-    const Clock::time_point start = Clock::now();
-    if (options.profile)
-      session.run_profiled(feed.tensors, profile);
-    else
+  // Summing a run's node times is cheap next to the run; the warmup runs are not profiled.
+  int warmup_left = options.warmup;
+  const std::vector<double> times = timed_runs(options.warmup, options.iters, [&] {
+    if (!options.profile || warmup_left > 0) {
+      --warmup_left;
       session.run(feed.tensors);
-    times.push_back(ms_since(start));
-    if (!options.profile) continue;
+      return;
+    }
+    session.run_profiled(feed.tensors, profile);
     if (nodes.empty())
       for (NodeProfile& p : profile) nodes.push_back({p, node_ops(p)});
     else
       for (size_t k = 0; k < profile.size(); ++k) nodes[k].node.seconds += profile[k].seconds;
-  }
-  const Latency l = latency_of(times);
+  });
+  const coco::LatencyStats l = coco::latency_stats(times);
   std::printf("latency  median %.2f ms, p90 %.2f ms, min %.2f ms, mean %.2f ms, max %.2f ms\n",
-              l.median, l.p90, l.min, l.mean, l.max);
+              l.median_ms, l.p90_ms, l.min_ms, l.mean_ms, l.max_ms);
   if (options.profile) print_profile(nodes, options.iters, options.top);
 
   if (!options.json.empty()) {
@@ -342,8 +267,10 @@ int run(const BenchOptions& options) {
                         {"shape", shape_json(feed.tensors[i].second.shape())},
                         {"source", feed.sources[i]}});
     report["inputs"] = inputs;
-    report["latency_ms"] = {{"median", l.median}, {"p90", l.p90}, {"min", l.min},
-                            {"mean", l.mean},     {"max", l.max}};
+    report["scheme"] = summary.scheme;
+    report["weight_bytes"] = summary.weight_bytes;
+    report["latency_ms"] = {{"median", l.median_ms}, {"p90", l.p90_ms}, {"min", l.min_ms},
+                            {"mean", l.mean_ms},     {"max", l.max_ms}};
     report["runs_ms"] = times;
     if (options.profile) {
       Json list = Json::array();
@@ -363,17 +290,6 @@ int run(const BenchOptions& options) {
       throw Error(ErrorKind::Io, "cannot write '" + options.json + "'");
   }
   return 0;
-}
-
-CLI::Validator at_least(int minimum) {
-  return CLI::Validator(
-      [minimum](std::string& value) {
-        int number = 0;
-        if (!CLI::detail::lexical_cast(value, number) || number < minimum)
-          return "expected an integer >= " + std::to_string(minimum) + ", got '" + value + "'";
-        return std::string();
-      },
-      ">=" + std::to_string(minimum));
 }
 
 }  // namespace
@@ -398,7 +314,8 @@ Command add_bench_command(CLI::App& nibble) {
   cmd->add_option("--top", options->top, "Nodes listed by --profile (default 20; 0: all)")
       ->check(at_least(0))
       ->option_text("N");
-  cmd->add_option("--input", options->input_files, "Feed this tensor instead of generated data")
+  cmd->add_option("--input", options->input_files,
+                  "Feed this tensor instead of generated data (FILE.npy alone: the only input)")
       ->allow_extra_args(false)
       ->option_text("NAME=FILE.npy");
   cmd->add_option("--shape", options->shapes, "Fix the dynamic dims of an input")

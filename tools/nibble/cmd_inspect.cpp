@@ -28,6 +28,12 @@ std::string kernel_text(const KernelInfo& k) {
   return text;
 }
 
+// The weight input of a node with packed weights.
+size_t weight_input(const Node& node) {
+  const bool qlinear = node.domain.empty() && (node.op_type == "QLinearConv" || node.op_type == "QLinearMatMul");
+  return qlinear ? 3 : 1;
+}
+
 int run_inspect(const InspectOptions& options) {
   const Graph graph = onnx_frontend::load_model_file(options.model);
   std::map<std::string, Shape> shapes;
@@ -45,6 +51,7 @@ int run_inspect(const InspectOptions& options) {
 
   std::map<std::string, std::pair<int, size_t>> by_kernel;  // family -> nodes, packed bytes
   size_t packed_total = 0;
+  size_t packed_as_float = 0;  // the same weights at 4 bytes each
   for (const PlanStep& step : plan->steps) {
     const Node& node = g.nodes[step.node];
     const KernelInfo& k = step.kernel;
@@ -55,6 +62,13 @@ int run_inspect(const InspectOptions& options) {
     if (!k.note.empty()) std::printf(" (%s)", k.note.c_str());
     std::printf("\n");
     packed_total += k.packed_weight_bytes;
+    if (k.packed_weight_bytes) {
+      const size_t w = weight_input(node);
+      if (w < node.inputs.size() && node.inputs[w] != kNoValue) {
+        const Value& weights = g.values[size_t(node.inputs[w])];
+        if (weights.shape) packed_as_float += size_t(shape_numel(*weights.shape)) * sizeof(float);
+      }
+    }
     if (!k.family.empty()) {
       auto& [count, bytes] = by_kernel[k.family];
       ++count;
@@ -71,7 +85,10 @@ int run_inspect(const InspectOptions& options) {
   std::printf("\n%zu nodes\n", plan->steps.size());
   for (const auto& [family, entry] : by_kernel)
     std::printf("  %-20s %4d nodes  %10zu B packed\n", family.c_str(), entry.first, entry.second);
-  std::printf("packed weight bytes: %zu (%.2f MiB)\n", packed_total, double(packed_total) / (1 << 20));
+  std::printf("packed weight bytes: %zu (%.2f MiB)", packed_total, double(packed_total) / (1 << 20));
+  if (packed_as_float)
+    std::printf(" vs %zu B at FP32: %.3fx", packed_as_float, double(packed_total) / double(packed_as_float));
+  std::printf("\n");
   std::printf("model initializers:  %zu B, of which float %zu B\n", constant_bytes,
               float_weight_bytes);
   return 0;

@@ -2,10 +2,10 @@
 // timings and (for YOLO models given an image) the detected objects.
 
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -14,16 +14,17 @@
 
 #include "frontend/images/image.h"
 #include "nibble/nibble.h"
+#include "tools/nibble/coco/latency.h"
 #include "tools/nibble/commands.h"
 #include "tools/nibble/detections.h"
 #include "tools/nibble/npy.h"
+#include "tools/nibble/run_common.h"
 
 namespace nibble::cli {
 
 namespace {
 
 namespace fs = std::filesystem;
-using Clock = std::chrono::steady_clock;
 
 struct RunOptions {
   std::string model;
@@ -39,14 +40,6 @@ struct RunOptions {
   std::string class_names;
   DetectionOptions detection;
 };
-
-double milliseconds_since(Clock::time_point start) {
-  return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
-}
-
-std::string describe(const TensorInfo& info) {
-  return info.name + " " + dtype_name(info.dtype) + " " + shape_str(info.shape);
-}
 
 // Letters, digits, '.', '-' and '_' are kept; anything else would be unsafe in a file name.
 std::string file_name_for(const std::string& tensor_name) {
@@ -136,56 +129,29 @@ ImageFeed feed_image(const Session& session, const RunOptions& options) {
   return feed;
 }
 
-// --input NAME=FILE.npy (or FILE.npy alone for a single-input model).
+// --input NAME=FILE.npy (or FILE.npy alone for a single-input model), one for every input.
 NamedTensors feed_npy(const Session& session, const std::vector<std::string>& specs) {
-  const std::vector<TensorInfo>& inputs = session.inputs();
-  auto is_input = [&](const std::string& name) {
-    return std::any_of(inputs.begin(), inputs.end(),
-                       [&](const TensorInfo& info) { return info.name == name; });
-  };
+  const std::map<std::string, std::string> files = input_files(session.inputs(), specs);
   NamedTensors feeds;
-  std::set<std::string> given;
-  for (const std::string& spec : specs) {
-    const size_t equals = spec.find('=');
-    std::string name, path;
-    if (equals != std::string::npos) {
-      name = spec.substr(0, equals);
-      path = spec.substr(equals + 1);
-    } else if (inputs.size() == 1) {
-      name = inputs[0].name;
-      path = spec;
-    } else {
-      throw UsageError("--input expects NAME=FILE.npy for a model with several inputs, got '" +
-                       spec + "'");
-    }
-    if (!is_input(name)) {
-      std::string listing;
-      for (const TensorInfo& info : inputs) listing += "\n  " + describe(info);
-      throw UsageError("the model has no input '" + name + "'; its inputs are:" + listing);
-    }
-    if (!given.insert(name).second) throw UsageError("input '" + name + "' is given twice");
-    feeds.emplace_back(name, read_npy(path));
-  }
-  for (const TensorInfo& info : inputs)
-    if (!given.count(info.name))
+  for (const TensorInfo& info : session.inputs()) {
+    const auto file = files.find(info.name);
+    if (file == files.end())
       throw UsageError("input '" + info.name + "' is not given (--input " + info.name +
                        "=FILE.npy); expected " + describe(info));
+    feeds.emplace_back(info.name, read_npy(file->second));
+  }
   return feeds;
 }
 
-void print_timing(std::vector<double> times_ms, int warmup) {
+void print_timing(const std::vector<double>& times_ms, int warmup) {
   if (times_ms.size() == 1) {
     std::printf("time     %.2f ms\n", times_ms[0]);
     return;
   }
-  std::sort(times_ms.begin(), times_ms.end());
-  const size_t n = times_ms.size();
-  const double median = n % 2 ? times_ms[n / 2] : (times_ms[n / 2 - 1] + times_ms[n / 2]) / 2;
-  double total = 0;
-  for (double t : times_ms) total += t;
+  const coco::LatencyStats l = coco::latency_stats(times_ms);
   std::printf(
       "time     median %.2f ms, min %.2f ms, mean %.2f ms, max %.2f ms (%zu runs, %d warmup)\n",
-      median, times_ms.front(), total / static_cast<double>(n), times_ms.back(), n, warmup);
+      l.median_ms, l.min_ms, l.mean_ms, l.max_ms, l.count, warmup);
 }
 
 std::vector<std::string> class_names(const RunOptions& options) {
@@ -206,18 +172,6 @@ void print_detections(const Tensor& output, const ImageFeed& feed,
                 static_cast<double>(d.x2), static_cast<double>(d.y2));
 }
 
-// CLI11's own number validators print their range with DBL_MAX spelled out.
-CLI::Validator at_least(int minimum) {
-  return CLI::Validator(
-      [minimum](std::string& value) {
-        int number = 0;
-        if (!CLI::detail::lexical_cast(value, number) || number < minimum)
-          return "expected an integer >= " + std::to_string(minimum) + ", got '" + value + "'";
-        return std::string();
-      },
-      ">=" + std::to_string(minimum));
-}
-
 int run(const RunOptions& options) {
   if (options.image.empty() && options.inputs.empty())
     throw UsageError("give the model an input: --image IMG or --input NAME=FILE.npy");
@@ -228,8 +182,7 @@ int run(const RunOptions& options) {
       options.reference ? OptimizationLevel::None : OptimizationLevel::All;
   const Clock::time_point load_start = Clock::now();
   const Session session = Session::load(options.model, session_options);
-  std::printf("model    %s (loaded in %.1f ms)\n", options.model.c_str(),
-              milliseconds_since(load_start));
+  std::printf("model    %s (loaded in %.1f ms)\n", options.model.c_str(), ms_since(load_start));
 
   std::optional<ImageFeed> image_feed;
   std::vector<std::string> names;
@@ -251,14 +204,9 @@ int run(const RunOptions& options) {
   }
   if (!options.save_inputs.empty()) save_tensors(options.save_inputs, inputs);
 
-  for (int i = 0; i < options.warmup; ++i) session.run(inputs);
   std::vector<Tensor> outputs;
-  std::vector<double> times_ms;
-  for (int i = 0; i < options.iters; ++i) {
-    const Clock::time_point start = Clock::now();
-    outputs = session.run(inputs);
-    times_ms.push_back(milliseconds_since(start));
-  }
+  const std::vector<double> times_ms =
+      timed_runs(options.warmup, options.iters, [&] { outputs = session.run(inputs); });
 
   const std::vector<TensorInfo>& output_infos = session.outputs();
   NamedTensors named_outputs;

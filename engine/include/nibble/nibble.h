@@ -4,9 +4,12 @@
 //   nibble::Tensor image = nibble::Tensor::view(nibble::DType::F32, {1, 3, 640, 640}, pixels);
 //   std::vector<nibble::Tensor> out = session.run({{"images", image}});
 //
-// Thread safety: a Session is immutable after load; run() may be called from any number of
-// threads at once on the same Session (each call has its own intermediate buffers; the thread
-// pool is shared).
+// Thread safety: a Session is immutable after load; run(), run_profiled() and describe() may be
+// called from any number of threads at once on the same Session (each call has its own
+// intermediate buffers; the thread pool and the per-shape plan cache are shared and internally
+// synchronized), and give bit-identical results to serial calls. Copies of a Session share the
+// loaded model. Loading is thread-safe too; separate sessions share nothing. Input tensors are
+// only read: they must stay unchanged while a run uses them.
 #pragma once
 
 #include <cstddef>

@@ -141,10 +141,23 @@ struct QuantizedWeight {
   std::vector<float> scales;  // one per channel, or one
 };
 
-// Symmetric narrow-range quantization: q = clamp(round(w / s), -qmax, qmax), s = max|w| / qmax
-// (at 4 bits, the clipped s with the least squared error).
-QuantizedWeight quantize_weight(const Tensor& w, int axis, int bits, bool per_tensor) {
+// Whether every weight is an integer that int8 holds, like the fixed 0..15 ramp of YOLO's DFL
+// conv: those are stored exactly, with scale 1.
+bool is_small_integer_valued(const Tensor& w) {
+  const float* data = w.data<float>();
+  for (int64_t i = 0; i < w.numel(); ++i)
+    if (data[i] != std::nearbyint(data[i]) || std::fabs(data[i]) > 127.0f) return false;
+  return true;
+}
+
+// Symmetric quantization (zero point 0): q = clamp(round(w / s), qmin, qmax), s = max|w| / qmax,
+// narrow range [-127, 127] at 8 bits; at 4 bits the full range [-8, 7] (one more level than
+// [-7, 7], for the same kernels) and the clipped s with the least squared error. Small integer
+// weights are stored exactly.
+QuantizedWeight quantize_weight(const Tensor& w, int axis, int bits, bool per_tensor,
+                                const LayerHessian* hessian) {
   const int qmax = bits == 4 ? 7 : 127;
+  const int qmin = bits == 4 ? -8 : -127;
   const Shape& shape = w.shape();
   int64_t inner = 1;
   for (int d = axis + 1; d < int(shape.size()); ++d) inner *= shape[size_t(d)];
@@ -155,19 +168,25 @@ QuantizedWeight quantize_weight(const Tensor& w, int axis, int bits, bool per_te
   for (int64_t i = 0; i < w.numel(); ++i)
     amax[size_t(channel_of(i))] = std::max(amax[size_t(channel_of(i))], std::fabs(data[i]));
   QuantizedWeight q;
-  for (float a : amax) q.scales.push_back(a > 0 && std::isfinite(a) ? a / float(qmax) : 1.0f);
+  const bool exact = is_small_integer_valued(w);
+  for (float a : amax) {
+    if (exact && a <= float(qmax))
+      q.scales.push_back(1.0f);
+    else
+      q.scales.push_back(a > 0 && std::isfinite(a) ? a / float(qmax) : 1.0f);
+  }
   if (bits == 4) {
     // At 4 bits the max|w| scale wastes most levels on a few outliers: per channel, pick the
-    // clipped scale (down to half of it) with the least squared rounding error.
+    // clipped scale (down to a third of it) with the least squared rounding error.
     const std::vector<float> full = q.scales;
     std::vector<double> best(full.size(), -1.0);
-    for (int step = 0; step <= 20; ++step) {
-      const float ratio = 1.0f - 0.025f * float(step);
+    for (int step = 0; step <= 40; ++step) {
+      const float ratio = 1.0f - (2.0f / 3.0f) * float(step) / 40.0f;
       std::vector<double> err(full.size(), 0.0);
       for (int64_t i = 0; i < w.numel(); ++i) {
         const size_t c = size_t(channel_of(i));
         const float sc = full[c] * ratio;
-        const float v = std::clamp(std::nearbyint(data[i] / sc), float(-qmax), float(qmax)) * sc;
+        const float v = std::clamp(std::nearbyint(data[i] / sc), float(qmin), float(qmax)) * sc;
         err[c] += double(v - data[i]) * double(v - data[i]);
       }
       for (size_t c = 0; c < full.size(); ++c) {
@@ -178,9 +197,112 @@ QuantizedWeight quantize_weight(const Tensor& w, int axis, int bits, bool per_te
   q.values.resize(size_t(w.numel()));
   for (int64_t i = 0; i < w.numel(); ++i) {
     const float v = std::nearbyint(data[i] / q.scales[size_t(channel_of(i))]);
-    q.values[size_t(i)] = static_cast<int8_t>(std::clamp(v, float(-qmax), float(qmax)));
+    q.values[size_t(i)] = static_cast<int8_t>(std::clamp(v, float(qmin), float(qmax)));
+  }
+  if (hessian && hessian->samples > 0 && bits == 4 && !exact) {
+    // GPTQ per group of output channels; W is [channels x depth] (axis 0: Conv, Gemm with
+    // transB) or [depth x channels] (axis 1: MatMul, Gemm).
+    const int64_t groups = int64_t(hessian->groups.size()), depth = hessian->depth;
+    const int64_t rows = channels / groups;
+    if (channels % groups != 0 || rows * groups * depth != w.numel()) return q;
+    std::vector<float> row_scales(static_cast<size_t>(channels));
+    for (int64_t c = 0; c < channels; ++c) row_scales[size_t(c)] = q.scales[per_tensor ? 0 : size_t(c)];
+    for (int64_t g = 0; g < groups; ++g) {
+      const int64_t first = g * rows;
+      const std::vector<int8_t> rounded =
+          axis == 0 ? gptq_round(data + first * depth, rows, depth, depth, 1,
+                                 hessian->groups[size_t(g)], row_scales.data() + first, qmin, qmax)
+                    : gptq_round(data + first, rows, depth, 1, channels,
+                                 hessian->groups[size_t(g)], row_scales.data() + first, qmin, qmax);
+      if (rounded.empty()) continue;
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t k = 0; k < depth; ++k) {
+          const int64_t i = axis == 0 ? (first + r) * depth + k : k * channels + first + r;
+          q.values[size_t(i)] = rounded[size_t(r * depth + k)];
+        }
+    }
   }
   return q;
+}
+
+// Whether 8-bit weights of the node are its float weights exactly: small integers (scale 1), or
+// values already on the per-channel 8-bit grid of their max |w| (weights that an exporter
+// fake-quantized, like the DFL ramp of Ultralytics' ONNX export: k * 15/127).
+bool exact_at_8_bits(const onnx::GraphProto& graph, const onnx::NodeProto& node, int axis) {
+  const onnx::TensorProto& proto = *find_initializer(graph, node.input(1));
+  const Tensor w = onnx_frontend::tensor_from_proto(proto, {}, "initializer '" + proto.name() + "'");
+  if (is_small_integer_valued(w)) return true;
+  const QuantizedWeight q = quantize_weight(w, axis, 8, false, nullptr);
+  const Shape& shape = w.shape();
+  int64_t inner = 1;
+  for (int d = axis + 1; d < int(shape.size()); ++d) inner *= shape[size_t(d)];
+  const float* data = w.data<float>();
+  for (int64_t i = 0; i < w.numel(); ++i) {
+    const float scale = q.scales[size_t((i / inner) % shape[size_t(axis)])];
+    if (std::fabs(float(q.values[size_t(i)]) * scale - data[i]) > 1e-6f * std::fabs(data[i]) + 1e-12f)
+      return false;
+  }
+  return true;
+}
+
+// The layers 4-bit schemes keep at 8 bits unless told otherwise: where 4-bit error costs the
+// most accuracy. These are the first layers (reached from a graph input through no other
+// quantized layer), the output layers (reaching a graph output through no other quantized
+// layer: a detector's class and box convolutions) and layers exact at 8 bits (YOLO's DFL conv).
+// Output layers are looked for through the exact ones.
+std::vector<bool> boundary_layers(const onnx::GraphProto& graph) {
+  const int count = graph.node_size();
+  const size_t nodes = static_cast<size_t>(count);
+  std::vector<bool> weighted(nodes), exact(nodes), keep(nodes);
+  std::map<std::string, std::vector<int>> readers;
+  std::map<std::string, int> producer;
+  for (int k = 0; k < count; ++k) {
+    const onnx::NodeProto& node = graph.node(k);
+    const std::optional<WeightSite> site = weight_site(graph, node);
+    weighted[size_t(k)] = site.has_value();
+    exact[size_t(k)] = site && exact_at_8_bits(graph, node, site->axis);
+    keep[size_t(k)] = exact[size_t(k)];
+    for (const auto& i : node.input()) readers[i].push_back(k);
+    for (const auto& o : node.output()) producer[o] = k;
+  }
+  std::set<std::string> outputs;
+  for (const auto& o : graph.output()) outputs.insert(o.name());
+
+  // First layers: walk forward from the graph inputs, stopping at quantized layers.
+  std::vector<bool> seen(nodes);
+  std::vector<int> stack;
+  for (const auto& input : graph.input())
+    for (int r : readers[input.name()]) stack.push_back(r);
+  while (!stack.empty()) {
+    const int k = stack.back();
+    stack.pop_back();
+    if (seen[size_t(k)]) continue;
+    seen[size_t(k)] = true;
+    if (weighted[size_t(k)]) {
+      keep[size_t(k)] = true;
+      continue;
+    }
+    for (const auto& o : graph.node(k).output())
+      for (int r : readers[o]) stack.push_back(r);
+  }
+  // Output layers: walk backward from the graph outputs, stopping at quantized layers that are
+  // not exact.
+  std::fill(seen.begin(), seen.end(), false);
+  for (const auto& o : outputs)
+    if (auto it = producer.find(o); it != producer.end()) stack.push_back(it->second);
+  while (!stack.empty()) {
+    const int k = stack.back();
+    stack.pop_back();
+    if (seen[size_t(k)]) continue;
+    seen[size_t(k)] = true;
+    if (weighted[size_t(k)] && !exact[size_t(k)]) {
+      keep[size_t(k)] = true;
+      continue;
+    }
+    for (const auto& i : graph.node(k).input())
+      if (auto it = producer.find(i); it != producer.end()) stack.push_back(it->second);
+  }
+  return keep;
 }
 
 // Asymmetric 8-bit activation parameters whose range always holds 0.
@@ -238,22 +360,61 @@ std::vector<std::string> activation_tensors(const onnx::ModelProto& model,
   return names;
 }
 
+namespace {
+
+// Per node, the bit width of its quantized weights (0: not quantized).
+std::vector<int> layer_bits(const onnx::GraphProto& graph, const QuantizeOptions& options) {
+  const std::vector<bool> boundary = options.keep_boundary_8bit
+                                         ? boundary_layers(graph)
+                                         : std::vector<bool>(size_t(graph.node_size()));
+  std::vector<int> bits(size_t(graph.node_size()), 0);
+  for (int k = 0; k < graph.node_size(); ++k) {
+    const onnx::NodeProto& node = graph.node(k);
+    if (!weight_site(graph, node)) continue;
+    const bool keep_8bit = boundary[size_t(k)] || options.keep_8bit.count(node.name());
+    bits[size_t(k)] = keep_8bit ? 8 : weight_bits(options.scheme);
+  }
+  return bits;
+}
+
+}  // namespace
+
+std::vector<std::string> four_bit_layers(const onnx::ModelProto& model, const QuantizeOptions& options) {
+  const std::vector<int> bits = layer_bits(model.graph(), options);
+  std::vector<std::string> names;
+  for (int k = 0; k < model.graph().node_size(); ++k)
+    if (bits[size_t(k)] == 4) names.push_back(model.graph().node(k).output(0));
+  return names;
+}
+
+std::vector<std::string> default_8bit_layers(const onnx::ModelProto& model) {
+  const std::vector<bool> keep = boundary_layers(model.graph());
+  std::vector<std::string> names;
+  for (int k = 0; k < model.graph().node_size(); ++k) {
+    const onnx::NodeProto& node = model.graph().node(k);
+    if (keep[size_t(k)]) names.push_back(node.name().empty() ? node.output(0) : node.name());
+  }
+  return names;
+}
+
 // ---- calibration --------------------------------------------------------------------------------
 
 Calibrator::Calibrator(CalibMethod method, std::vector<std::string> tensors)
     : method_(method), tensors_(std::move(tensors)), stats_(tensors_.size()) {}
 
-onnx::ModelProto Calibrator::instrument(const onnx::ModelProto& model) const {
+onnx::ModelProto with_extra_outputs(const onnx::ModelProto& model, const std::vector<std::string>& tensors) {
   onnx::ModelProto copy = model;
-  std::set<std::string> outputs;
-  for (const auto& o : copy.graph().output()) outputs.insert(o.name());
-  for (const std::string& name : tensors_) {
+  for (const std::string& name : tensors) {
     // Already an output: still appended, so that the calibrated tensors are the last outputs.
     auto* v = copy.mutable_graph()->add_output();
     v->set_name(name);
     v->mutable_type()->mutable_tensor_type()->set_elem_type(onnx::TensorProto::FLOAT);
   }
   return copy;
+}
+
+onnx::ModelProto Calibrator::instrument(const onnx::ModelProto& model) const {
+  return with_extra_outputs(model, tensors_);
 }
 
 void Calibrator::observe(const std::vector<Tensor>& outputs) {
@@ -326,7 +487,8 @@ std::map<std::string, Range> Calibrator::ranges() const {
 // ---- rewriting ----------------------------------------------------------------------------------
 
 onnx::ModelProto quantize_model(const onnx::ModelProto& model, const QuantizeOptions& options,
-                                const std::map<std::string, Range>& ranges) {
+                                const std::map<std::string, Range>& ranges,
+                                const std::map<std::string, LayerHessian>& hessians) {
   const onnx::GraphProto& in = model.graph();
   std::set<std::string> node_names;
   for (const auto& node : in.node()) node_names.insert(node.name());
@@ -361,7 +523,9 @@ onnx::ModelProto quantize_model(const onnx::ModelProto& model, const QuantizeOpt
   std::map<std::string, std::string> dequantized_activation;  // float name -> DQ output
   std::set<std::string> dropped_initializers;
   google::protobuf::RepeatedPtrField<onnx::NodeProto> nodes;
-  for (const auto& original : graph.node()) {
+  const std::vector<int> bits_of = layer_bits(in, options);
+  for (int index = 0; index < in.node_size(); ++index) {
+    const onnx::NodeProto& original = graph.node(index);  // in.node(index), opset-upgraded
     const std::optional<WeightSite> site = weight_site(graph, original);
     if (!site) {
       *nodes.Add() = original;
@@ -373,8 +537,10 @@ onnx::ModelProto quantize_model(const onnx::ModelProto& model, const QuantizeOpt
     // Weights.
     const onnx::TensorProto& w_proto = *find_initializer(graph, node.input(1));
     const Tensor w = onnx_frontend::tensor_from_proto(w_proto, {}, "initializer '" + w_proto.name() + "'");
-    const int bits = options.keep_8bit.count(node.name()) ? 8 : weight_bits(options.scheme);
-    const QuantizedWeight q = quantize_weight(w, site->axis, bits, options.per_tensor);
+    const int bits = bits_of[size_t(index)];
+    const LayerHessian* hessian = nullptr;
+    if (auto it = hessians.find(original.output(0)); it != hessians.end()) hessian = &it->second;
+    const QuantizedWeight q = quantize_weight(w, site->axis, bits, options.per_tensor, hessian);
     const std::vector<int64_t> w_dims(w.shape().begin(), w.shape().end());
     const bool int4 = bits == 4 && !qcdq;
     const std::string w_int = names.fresh(w_proto.name() + "_quantized");
@@ -387,10 +553,10 @@ onnx::ModelProto quantize_model(const onnx::ModelProto& model, const QuantizeOpt
     *graph.add_initializer() = int_tensor(w_zero, scale_dims, std::vector<int8_t>(q.scales.size(), 0), int4);
     std::string dq_input = w_int;
     if (qcdq) {
-      const int8_t qmax = bits == 4 ? 7 : 127;
+      const int8_t qmin = bits == 4 ? -8 : -127, qmax = bits == 4 ? 7 : 127;
       const std::string lo = names.fresh(w_proto.name() + "_clip_min");
       const std::string hi = names.fresh(w_proto.name() + "_clip_max");
-      *graph.add_initializer() = int_tensor(lo, {}, {int8_t(-qmax)}, false);
+      *graph.add_initializer() = int_tensor(lo, {}, {qmin}, false);
       *graph.add_initializer() = int_tensor(hi, {}, {qmax}, false);
       dq_input = names.fresh(w_proto.name() + "_clipped");
       auto& clip = *nodes.Add();
