@@ -10,14 +10,14 @@
 # build-tsan/: ThreadSanitizer, the concurrency and determinism tests (NIBBLE_TSAN=0 skips it).
 #
 # Environment: NIBBLE_JOBS (default: cores), NIBBLE_ASSETS (default ../shared),
-#              NIBBLE_FUZZ_SECONDS (per target, default 60), NIBBLE_TSAN (default 1)
+#              NIBBLE_FUZZ_SECONDS (per target, default 30), NIBBLE_TSAN (default 1)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 ASSETS="${NIBBLE_ASSETS:-$ROOT/../shared}"
 JOBS="${NIBBLE_JOBS:-$(nproc)}"
-FUZZ_SECONDS="${NIBBLE_FUZZ_SECONDS:-60}"
+FUZZ_SECONDS="${NIBBLE_FUZZ_SECONDS:-30}"
 PYTHON="$ROOT/.venv/bin/python"
 CLANG_C=clang-16
 CLANG_CXX=clang++-16

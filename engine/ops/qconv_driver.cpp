@@ -103,10 +103,12 @@ void run_qconv(const ConvLayout& l, const QConvWeights& weights, const Tensor& x
   const int64_t n = l.geometry.out_size();
   const size_t x_elem = dtype_size(x.dtype());
   const size_t y_elem = output.type == k::QType::F32 || output.type == k::QType::I32 ? 4 : 1;
-  // Tasks are (image, group, column block); blocks keep each task a few microseconds of work.
-  const int64_t depth = weights.groups.front().depth;
+  // Tasks are (image, group, column block). The kernels expand (A16) or stage (A8) their operands
+  // once per call, so a block must be wide enough to amortize that: at least 512 columns, and no
+  // more blocks than a few per thread (enough to balance when a thread is descheduled).
+  const int64_t tasks_wanted = std::max<int64_t>(1, 4 * pool.num_threads() / std::max<int64_t>(l.batch * l.group, 1));
   const int64_t columns_per_task =
-      std::min(n, std::max<int64_t>(16, (1 << 16) / std::max<int64_t>(rows * depth, 1)));
+      std::min(n, std::max<int64_t>(512, (n + tasks_wanted - 1) / tasks_wanted));
   const int64_t blocks = (n + columns_per_task - 1) / columns_per_task;
   source.conv = &l.geometry;
   output.row_stride = n;

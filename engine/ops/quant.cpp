@@ -235,7 +235,8 @@ void quantize_compute(const ComputeContext& ctx) {
       const TX* src = x.data<TX>();
       TY* dst = y.data<TY>();
       if constexpr (std::is_same_v<TX, float> && sizeof(TY) <= 2) {
-        // The common case, every activation of a QDQ model: the vector kernels, same results.
+        // The common case, every activation of a QDQ model: vector kernels (MLAS's bits, which
+        // are the loop's below).
         if (l.kind == QuantLayout::Kind::PerTensor && range.min == std::numeric_limits<TY>::min() &&
             range.max == std::numeric_limits<TY>::max()) {  // not int4 in 8-bit storage
           const auto quantize = kernels::quantize_f32_kernel<TY>(kernels::active_isa());

@@ -78,19 +78,22 @@ void check_size(int width, int height, const char* what) {
 }
 
 // Checks the Huffman tables of a JPEG before stb_image 2.27 (Debian 12) decodes it, which
-// (fixed upstream in 2.28) writes past its tables for a DHT segment declaring more than 256
-// codes, and decodes a scan whose tables were never defined with whatever its (uninitialized)
-// decoder memory holds, reading out of bounds or failing an assertion. Walks the markers the way
+// writes past its tables for a DHT segment declaring more than 256 codes, and decodes a scan
+// whose tables were never defined with whatever its (uninitialized) decoder memory holds,
+// reading out of bounds or failing an assertion. Walks the markers the way
 // stb reads them, so every table stb would build or use is checked. Not a JPEG: nothing to do.
 void check_jpeg_huffman_tables(const uint8_t* data, size_t size, const std::string& what) {
-  if (size < 2 || data[0] != 0xFF || data[1] != 0xD8) return;
+  // SOI, possibly after fill bytes (FF FF D8 is a JPEG to stb).
+  size_t p = 1;
+  while (p < size && data[p] == 0xFF) ++p;
+  if (size < 2 || data[0] != 0xFF || p >= size || data[p] != 0xD8) return;
+  ++p;
   auto byte = [&](size_t i) -> unsigned { return i < size ? data[i] : 0; };  // stb reads 0 at EOF
   auto corrupt = [&](const std::string& reason) {
     fail_io("cannot decode image '" + what + "': corrupt JPEG (" + reason + ")");
   };
   bool defined[2][4] = {};  // [DC, AC][table id]
   bool progressive = false;
-  size_t p = 2;
   bool in_scan = false;
   while (p + 1 < size) {
     const unsigned marker = data[p + 1];

@@ -381,9 +381,9 @@ Graph load_model(const void* data, size_t size, const LoadOptions& options) {
     invalid("not an ONNX model: protobuf parsing failed (truncated or corrupt file?)");
   }
   if (!model.has_graph()) invalid("not an ONNX model: it has no graph");
-  if (model.ir_version() < 3 || model.ir_version() > 13) {
+  if (model.ir_version() < 3 || model.ir_version() > 14) {
     throw Error(ErrorKind::Unsupported,
-                "unsupported ONNX IR version " + std::to_string(model.ir_version()) + " (3..13 are supported)");
+                "unsupported ONNX IR version " + std::to_string(model.ir_version()) + " (3..14 are supported)");
   }
 
   Graph g;

@@ -23,7 +23,7 @@ namespace {
 // The best row kernel of ISA level <= isa; null for the reference path.
 qdw_detail::PlaneKernel find_kernel(Isa isa, Isa* chosen) {
 #if defined(__x86_64__)
-  if (getenv("KERN_DWREF") == nullptr && isa >= Isa::Avx512) {
+  if (isa >= Isa::Avx512) {
     *chosen = Isa::Avx512;
     return qdw_detail::avx512::dwconv_int_plane;
   }

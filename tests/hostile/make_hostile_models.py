@@ -127,11 +127,7 @@ def serialize_deeply_nested_if(depth):
     """Builds If nesting too deep for the Python protobuf serializer by splicing bytes: a
     GraphProto holding one If node whose then_branch is the next GraphProto."""
     def field(number, payload):  # a length-delimited protobuf field
-        key = (number << 3) | 2
-        out, n = bytearray(), len(payload)
-        out += encode_varint(key)
-        out += encode_varint(n)
-        return bytes(out) + payload
+        return encode_varint(number << 3 | 2) + encode_varint(len(payload)) + payload
 
     leaf = graph([helper.make_node("Identity", ["x"], ["y"], name="leaf")], inputs=[]).SerializeToString()
     inner = leaf

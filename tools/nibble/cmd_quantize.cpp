@@ -34,6 +34,7 @@ struct QuantizeCliOptions {
   std::string calib_images;
   int calib_count = 32;
   std::string calib_method = "minmax";
+  std::string weight_rounding = "gptq";
   std::vector<std::string> keep_8bit = {"auto"};
   int threads = 0;
 };
@@ -160,6 +161,8 @@ int run_quantize(const QuantizeCliOptions& options) {
   q.per_tensor = options.per_tensor;
   apply_keep_8bit(options.keep_8bit, q);
   quantize::parse_calib_method(options.calib_method);  // validate before the slow part
+  if (options.weight_rounding != "gptq" && options.weight_rounding != "nearest")
+    throw UsageError("--weight-rounding must be gptq or nearest, not '" + options.weight_rounding + "'");
 
   onnx::ModelProto model;
   const std::string bytes = onnx_frontend::read_file(options.model);
@@ -167,7 +170,10 @@ int run_quantize(const QuantizeCliOptions& options) {
     throw Error(ErrorKind::InvalidModel, "'" + options.model + "' is not an ONNX model");
 
   const std::vector<std::string> tensors = quantize::activation_tensors(model, q);
-  const std::vector<std::string> four_bit = quantize::four_bit_layers(model, q);
+  // Round-to-nearest needs no Hessians: no 4-bit layer is calibrated for GPTQ.
+  const std::vector<std::string> four_bit = options.weight_rounding == "gptq"
+                                                ? quantize::four_bit_layers(model, q)
+                                                : std::vector<std::string>{};
   Calibration calibration;
   if (!tensors.empty() || !four_bit.empty()) {
     QuantizeCliOptions calib = options;
@@ -218,6 +224,10 @@ Command add_quantize_command(CLI::App& nibble) {
   cmd->add_option("--calib-count", options->calib_count, "Images used from --calib-images")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
+  cmd->add_option("--weight-rounding", options->weight_rounding,
+                  "How 4-bit weights are rounded: gptq (calibrated, accurate) or nearest (fast; "
+                  "for models that are only timed)")
+      ->capture_default_str();
   cmd->add_option("--calib-method", options->calib_method, "minmax, percentile or mse")
       ->capture_default_str();
   cmd->add_option("--keep-8bit", options->keep_8bit,
