@@ -10,14 +10,16 @@
 # build-tsan/: ThreadSanitizer, the concurrency and determinism tests (NIBBLE_TSAN=0 skips it).
 #
 # Environment: NIBBLE_JOBS (default: cores), NIBBLE_ASSETS (default ../shared),
-#              NIBBLE_FUZZ_SECONDS (per target, default 30), NIBBLE_TSAN (default 1)
+#              NIBBLE_FUZZ_SECONDS (per target, default 60),
+#              NIBBLE_FUZZ_RUNS (inputs per target, default 100000), NIBBLE_TSAN (default 1)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 ASSETS="${NIBBLE_ASSETS:-$ROOT/../shared}"
 JOBS="${NIBBLE_JOBS:-$(nproc)}"
-FUZZ_SECONDS="${NIBBLE_FUZZ_SECONDS:-30}"
+FUZZ_SECONDS="${NIBBLE_FUZZ_SECONDS:-60}"
+FUZZ_RUNS="${NIBBLE_FUZZ_RUNS:-100000}"
 PYTHON="$ROOT/.venv/bin/python"
 CLANG_C=clang-16
 CLANG_CXX=clang++-16
@@ -71,13 +73,16 @@ else
   echo "sanitizers: SKIPPED the CLI leak checks: shared models or coco-mini not found (set NIBBLE_ASSETS)"
 fi
 
-# Fuzz smoke: each target on its seed corpus; findings are written to build-asan/findings/.
+# Fuzz smoke: each target on its seed corpus with a fixed seed and run count (so a CI run is
+# repeatable), bounded by NIBBLE_FUZZ_SECONDS; findings are written to build-asan/findings/.
 "$PYTHON" fuzz/make_corpus.py build-asan/corpus --assets "$ASSETS"
 mkdir -p build-asan/findings
 check build-asan/bin/fuzz_onnx_load build-asan/corpus/onnx -max_len=262144 \
-  -max_total_time="$FUZZ_SECONDS" -print_final_stats=1 -artifact_prefix=build-asan/findings/
+  -seed=1 -runs="$FUZZ_RUNS" -max_total_time="$FUZZ_SECONDS" -print_final_stats=1 \
+  -artifact_prefix=build-asan/findings/
 check build-asan/bin/fuzz_image build-asan/corpus/image -max_len=65536 \
-  -max_total_time="$FUZZ_SECONDS" -print_final_stats=1 -artifact_prefix=build-asan/findings/
+  -seed=1 -runs="$FUZZ_RUNS" -max_total_time="$FUZZ_SECONDS" -print_final_stats=1 \
+  -artifact_prefix=build-asan/findings/
 
 if [[ ${NIBBLE_TSAN:-1} == 1 ]]; then
   tsan_start=$SECONDS

@@ -9,6 +9,7 @@
 // axes one after another in double precision.
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <set>
 #include <string>
 #include <vector>
@@ -55,6 +56,15 @@ ResizeParams resize_params(const InferContext& ctx) {
   const Shape& x = ctx.input_shape(0);
   const size_t rank = x.size();
   ResizeParams p;
+  // A dimension from a scale, refused before a huge or non-finite double turns into an int64.
+  auto scaled_dim = [&](double dim) {
+    if (!(dim >= 0 && dim <= double(int64_t(1) << 53))) {
+      char text[32];
+      std::snprintf(text, sizeof text, "%g", dim);
+      ctx.fail(std::string("scales give an output dimension of ") + text + ", out of range");
+    }
+    return static_cast<int64_t>(dim);
+  };
   p.mode = node.attr_string("mode", "nearest");
   p.roi_start.assign(rank, 0.0);
   p.roi_end.assign(rank, 1.0);
@@ -74,7 +84,7 @@ ResizeParams resize_params(const InferContext& ctx) {
       if (!(p.scales[d] > 0) || (node.op_type == "Upsample" && p.scales[d] < 1)) {
         ctx.fail("invalid scale " + std::to_string(p.scales[d]));
       }
-      p.output_shape[d] = static_cast<int64_t>(std::floor(double(x[d]) * p.scales[d]));
+      p.output_shape[d] = scaled_dim(std::floor(double(x[d]) * p.scales[d]));
     }
     return p;
   }
@@ -138,7 +148,7 @@ ResizeParams resize_params(const InferContext& ctx) {
       const size_t d = size_t(axes[i]);
       p.scales[d] = scales->get_f64(int64_t(i));
       if (!(p.scales[d] > 0)) ctx.fail("scales must be positive");
-      p.output_shape[d] = static_cast<int64_t>(std::floor(double(x[d]) * p.scales[d]));
+      p.output_shape[d] = scaled_dim(std::floor(double(x[d]) * p.scales[d]));
     }
     return p;
   }
@@ -158,7 +168,7 @@ ResizeParams resize_params(const InferContext& ctx) {
     }
     for (int64_t a : axes) {
       p.scales[size_t(a)] = scale;
-      p.output_shape[size_t(a)] = static_cast<int64_t>(scale * double(x[size_t(a)]) + 0.5);
+      p.output_shape[size_t(a)] = scaled_dim(std::floor(scale * double(x[size_t(a)]) + 0.5));
     }
   } else if (policy != "stretch") {
     ctx.fail("unknown keep_aspect_ratio_policy '" + policy + "'");

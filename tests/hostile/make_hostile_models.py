@@ -357,6 +357,13 @@ def cases(out_dir):
         "InvalidModel", "zero point"
     yield "quantize_per_axis_scale_length", qdq_model([0.1, 0.2, 0.3]), "InvalidModel", "per-axis scale must have shape [4]"
 
+    # Found by fuzz_onnx_load: a Resize scale whose output dimension overflows int64.
+    huge_scales = numpy_helper.from_array(np.array([1, 1, 1e30, 1e30], np.float32), "scales")
+    yield "resize_scale_overflow", model(graph(
+        [helper.make_node("Resize", ["x", "", "scales"], ["y"], name="resize0")],
+        inputs=[value("x", FLOAT, (1, 1, 4, 4))], outputs=[value("y", FLOAT, None)],
+        initializers=[huge_scales])), "InvalidModel", "out of range"
+
     # Nesting: control flow is unsupported, and nesting deeper than the parser allows is refused
     # before it can exhaust the stack.
     yield "nested_if_depth_8", nested_if_model(8), "Unsupported", "If"
