@@ -8,6 +8,7 @@
 #include <malloc.h>  // malloc_trim
 #endif
 
+#include "engine/ops/op_registry.h"
 #include "engine/passes/passes.h"
 #include "engine/plan/plan.h"
 #include "frontend/onnx/onnx_loader.h"
@@ -40,6 +41,20 @@ struct Session::Impl {
 
 namespace {
 
+bool is_constant_input(const Graph& graph, const std::string& name) {
+  return std::find(graph.constant_inputs.begin(), graph.constant_inputs.end(), name) !=
+         graph.constant_inputs.end();
+}
+
+// ONNX Runtime lets a caller override such an input; nibble has folded its initializer into the
+// plan (BN parameters into the convolutions), so a value fed for it would be silently ignored.
+Error constant_input_error(const std::string& name) {
+  return Error(ErrorKind::InvalidArgument,
+               "input '" + name + "' is a constant of the model: a graph input with an initializer "
+               "(its default value), which nibble folds into the model at load; it cannot be fed "
+               "at run time (edit the initializer in the model instead)");
+}
+
 // A model with static input shapes only ever runs the plan made at load, so the loaded graph need
 // not keep the weights that plan packed: dropping them leaves one resident copy (the packed one).
 void release_packed_weights(Graph& graph, const Plan& plan) {
@@ -59,6 +74,14 @@ std::shared_ptr<Session::Impl> make_impl(Graph graph, const SessionOptions& opti
                                         : int(std::max(1u, std::thread::hardware_concurrency()));
   impl->pool = std::make_unique<ThreadPool>(threads);
   remove_dead_nodes(graph);
+  // Unsupported operators are reported at load even when planning waits for the input shapes.
+  for (const Node& node : graph.nodes) {
+    if (!OpRegistry::instance().find(node.domain, node.op_type)) {
+      const std::string op = node.domain.empty() ? node.op_type : node.domain + "." + node.op_type;
+      throw Error(ErrorKind::Unsupported,
+                  "unsupported operator " + op + " (node '" + node.name + "')");
+    }
+  }
 
   for (ValueId v : graph.inputs) {
     Value& val = graph.values[size_t(v)];
@@ -76,6 +99,7 @@ std::shared_ptr<Session::Impl> make_impl(Graph graph, const SessionOptions& opti
   for (const auto& [name, shape] : options.input_shapes) {
     if (std::none_of(impl->inputs.begin(), impl->inputs.end(),
                      [&](const TensorInfo& t) { return t.name == name; })) {
+      if (is_constant_input(graph, name)) throw constant_input_error(name);
       throw Error(ErrorKind::InvalidArgument, "input_shapes names unknown input '" + name + "'");
     }
   }
@@ -151,7 +175,8 @@ std::shared_ptr<const Plan> Session::Impl::plan_for(const std::vector<Shape>& sh
     for (size_t i = 0; i < shapes.size(); ++i) named[inputs[i].name] = shapes[i];
     bool optimize = options.optimization != OptimizationLevel::None;
     try {
-      auto plan = build_plan(graph, named, constant_inputs, optimize, options.max_tensor_bytes, *pool);
+      auto plan = build_plan(graph, named, constant_inputs, optimize, options.max_tensor_bytes, *pool,
+                             options.weight_only_activations);
       plans.emplace(std::move(key), plan);
       return plan;
     } catch (const ConstantInputRequired& e) {
@@ -171,7 +196,12 @@ std::shared_ptr<const Plan> Session::Impl::plan_for(const std::vector<Shape>& sh
 }
 
 Session Session::load(const std::string& path, const SessionOptions& options) {
-  return Session(make_impl(onnx_frontend::load_model_file(path, options.max_tensor_bytes), options));
+  Graph graph = onnx_frontend::load_model_file(path, options.max_tensor_bytes);  // names the path
+  try {
+    return Session(make_impl(std::move(graph), options));
+  } catch (const Error& e) {
+    throw Error(e.kind(), path + ": " + e.what());
+  }
 }
 
 Session Session::load_bytes(const void* data, size_t size, const SessionOptions& options,
@@ -212,6 +242,7 @@ std::vector<Tensor> run_plan(const Session::Impl& impl, const NamedTensors& inpu
     auto it = std::find_if(impl.inputs.begin(), impl.inputs.end(),
                            [&](const TensorInfo& t) { return t.name == name; });
     if (it == impl.inputs.end()) {
+      if (is_constant_input(impl.graph, name)) throw constant_input_error(name);
       throw Error(ErrorKind::InvalidArgument, "the model has no input named '" + name + "'");
     }
     size_t i = size_t(it - impl.inputs.begin());

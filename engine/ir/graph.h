@@ -68,6 +68,10 @@ struct Graph {
   std::vector<Value> values;
   std::vector<Node> nodes;           // topologically sorted after load
   std::vector<ValueId> inputs;       // runtime inputs only (initializers excluded)
+  // Graph inputs that also have an initializer (Brevitas exports list its BN parameters so). ONNX
+  // makes the initializer a default the caller may override; nibble folds it as a constant, and
+  // refuses these names at run time.
+  std::vector<std::string> constant_inputs;
   std::vector<ValueId> outputs;
   std::map<std::string, int64_t> opsets;  // domain -> version ("" = ai.onnx)
   int64_t ir_version = 0;

@@ -10,6 +10,7 @@
 #include "engine/ops/conv_f32_op.h"
 #include "engine/ops/nn_common.h"
 #include "kernels/conv_f32.h"
+#include "kernels/winograd_f32.h"
 
 namespace nibble {
 namespace {
@@ -118,6 +119,11 @@ KernelInfo conv_f32_kernel_info(const InferContext& ctx, const void* state_ptr) 
     info.family = "dwconv_f32";
     info.isa = kernels::isa_name(kernels::dwconv_f32_kernel(state.isa).isa);
     info.tile = "direct";
+  } else if (const kernels::WinogradF32Kernel* winograd =
+                 kernels::winograd_f32_choose(state.shape, state.isa)) {
+    info.family = "winograd_f32";
+    info.isa = kernels::isa_name(winograd->isa);
+    info.tile = std::string(winograd->name) + " " + winograd->gemm->tile;
   } else {
     info.family = "conv_f32";
     info.isa = kernels::isa_name(gemm.isa);

@@ -7,8 +7,10 @@
 //   2 w_zero_point (optional constant, 1 or M values), 3 scale (constant float, 1 or M values: the
 //   weight scale with any BatchNormalization factor folded in — may be negative), 4 bias
 //   (optional constant float [M], in output units), 5 x_scale and 6 x_zero_point (A8 only,
-//   constant scalars). Attributes: those of Conv, plus `activation` ("", "relu", "silu") and
-//   `clamp_min` / `clamp_max`.
+//   constant scalars), 7 y_scale and 8 y_zero_point (optional constant scalars, float32 and
+//   uint8/int8, set by fuse_qdq_chains): the output is then quantized to the zero point's type
+//   exactly as QuantizeLinear(y, y_scale, y_zero_point) would, else it is float32.
+//   Attributes: those of Conv, plus `activation` ("", "relu", "silu") and `clamp_min` / `clamp_max`.
 // The weights are packed once at load at their real bit width: 4 bits when every (w - zero
 // point) lies in [-8, 7], else 8 bits. A negative scale (BN with negative gamma) is applied by
 // negating the row's integer weights, which the pass only allows when the negation stays in
@@ -33,6 +35,7 @@ struct QConvState {
   std::vector<float> bias;  // M values, or empty
   k::QEpilogue epilogue;
   k::QSource source;  // activation type, scale and zero point
+  k::QOutput output;  // F32, or U8/S8 with the output's scale and zero point
 };
 
 bool is_a8(const InferContext& ctx) {
@@ -49,7 +52,16 @@ void qconv_infer(InferContext& ctx) {
   if (ctx.has_input(4) && shape_numel(ctx.input_shape(4)) != layout.out_channels)
     ctx.fail("bias must have M values");
   if (is_a8(ctx)) ctx.require_dtype(5, {DType::F32});
-  ctx.set_output(0, DType::F32, layout.output_shape);
+  DType y_type = DType::F32;
+  if (ctx.has_input(7) || ctx.has_input(8)) {
+    if (!ctx.has_input(7) || !ctx.has_input(8)) ctx.fail("y_scale and y_zero_point go together");
+    ctx.require_dtype(7, {DType::F32});
+    ctx.require_dtype(8, {DType::U8, DType::I8});
+    if (shape_numel(ctx.input_shape(7)) != 1 || shape_numel(ctx.input_shape(8)) != 1)
+      ctx.fail("y_scale and y_zero_point must be scalars");
+    y_type = ctx.input_dtype(8);
+  }
+  ctx.set_output(0, y_type, layout.output_shape);
 }
 
 std::shared_ptr<const void> qconv_prepare(const InferContext& ctx) {
@@ -80,7 +92,15 @@ std::shared_ptr<const void> qconv_prepare(const InferContext& ctx) {
   }
 
   s->source.type = k::QType::F32;
+  // Float inputs: weight-only, with the activations SessionOptions::weight_only_activations asks
+  // for (build_plan records it on the node).
   k::QuantMode mode = k::QuantMode::A16;
+  const std::string activations = ctx.node.attr_string("weight_only_activations", "float");
+  if (activations == "int16") {
+    mode = k::QuantMode::A16I16;
+  } else if (activations != "float") {
+    ctx.fail("weight_only_activations must be \"float\" or \"int16\", not \"" + activations + "\"");
+  }
   if (is_a8(ctx)) {
     mode = k::QuantMode::A8;
     s->source.type = ctx.input_dtype(0) == DType::U8 ? k::QType::U8 : k::QType::S8;
@@ -105,21 +125,28 @@ std::shared_ptr<const void> qconv_prepare(const InferContext& ctx) {
                                    ctx.node.attr_float("clamp_min", -INFINITY));
   s->epilogue.clamp_max = ctx.node.attr_float("clamp_max", INFINITY);
   if (!s->bias.empty()) s->epilogue.bias = s->bias.data();
+  s->output.type = k::QType::F32;
+  if (ctx.has_input(7)) {
+    s->output.type = ctx.input_dtype(8) == DType::U8 ? k::QType::U8 : k::QType::S8;
+    s->output.scale = static_cast<float>(ctx.require_constant(7, "y scale").get_f64(0));
+    if (!(s->output.scale > 0) || !std::isfinite(s->output.scale)) ctx.fail("y_scale must be positive and finite");
+    s->output.zero_point = static_cast<int32_t>(ctx.require_constant(8, "y zero point").get_i64(0));
+  }
   return s;
 }
 
 KernelInfo qconv_kernel_info(const InferContext&, const void* state) {
-  KernelInfo info = static_cast<const QConvState*>(state)->weights.describe("qconv_");
+  const auto& s = *static_cast<const QConvState*>(state);
+  KernelInfo info = s.weights.describe("qconv_");
+  if (s.output.type != k::QType::F32) info.tile += s.output.type == k::QType::U8 ? " -> u8" : " -> s8";
   info.packed_inputs = {1};  // compute reads only x: the integer weights live in the state
   return info;
 }
 
 void qconv_compute(const ComputeContext& ctx) {
   const auto& s = ctx.state<QConvState>();
-  k::QOutput out;
-  out.type = k::QType::F32;
-  run_qconv(s.layout, s.weights, ctx.input(0), s.source, s.epilogue, out,
-            ctx.output(0).data<float>(), ctx.pool());
+  run_qconv(s.layout, s.weights, ctx.input(0), s.source, s.epilogue, s.output, ctx.output(0).raw(),
+            ctx.pool());
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include "engine/ops/nn_common.h"
 #include "kernels/dwconv_int.h"
 #include "kernels/gemm_int.h"
+#include "kernels/winograd_a16.h"
 
 namespace nibble {
 
@@ -20,6 +21,8 @@ struct QConvWeights {
   std::vector<kernels::PackedQWeights> groups;
   // Integer (A8) depthwise layouts run the direct depthwise kernel instead of one-row GEMMs.
   std::optional<kernels::PackedQDwWeights> depthwise;
+  // Weight-only 3x3 stride-1 layouts run Winograd on the FP32 micro-kernels instead.
+  std::optional<kernels::WinogradA16Weights> winograd;
 
   size_t packed_bytes() const;
   // "qconv_w4a8" etc., the ISA and the tile, for `nibble inspect`.
@@ -37,8 +40,9 @@ std::optional<std::vector<int8_t>> weights_minus_zero_point(const Tensor& w, con
 
 // y = the convolution of x (every image and group) through qgemm, columns split across the
 // pool. `source` gives the activation type, scale and zero point (its data and geometry are
-// filled in here); `output` the output type (F32 or I32; data and strides filled in here);
-// epilogue.bias, when set, holds out_channels values.
+// filled in here); `output` the output type (F32, I32, or U8/S8 with its scale and zero point;
+// data and strides filled in here); epilogue.bias, when set, holds out_channels values.
+// U8/S8 outputs equal QuantizeLinear of the F32 output bit for bit (see qconv_driver.cpp).
 void run_qconv(const ConvLayout& layout, const QConvWeights& weights, const Tensor& x,
                kernels::QSource source, const kernels::QEpilogue& epilogue,
                kernels::QOutput output, void* y, ThreadPool& pool);

@@ -90,7 +90,15 @@ std::shared_ptr<const void> qmatmul_prepare(const InferContext& ctx) {
   const int bits = lo >= -8 && hi <= 7 ? 4 : 8;
 
   s->source.type = k::QType::F32;
+  // Float inputs: weight-only, with the activations SessionOptions::weight_only_activations asks
+  // for (build_plan records it on the node).
   k::QuantMode mode = k::QuantMode::A16;
+  const std::string activations = ctx.node.attr_string("weight_only_activations", "float");
+  if (activations == "int16") {
+    mode = k::QuantMode::A16I16;
+  } else if (activations != "float") {
+    ctx.fail("weight_only_activations must be \"float\" or \"int16\", not \"" + activations + "\"");
+  }
   if (is_a8(ctx)) {
     mode = k::QuantMode::A8;
     s->source.type = ctx.input_dtype(0) == DType::U8 ? k::QType::U8 : k::QType::S8;
@@ -125,6 +133,8 @@ void qmatmul_compute(const ComputeContext& ctx) {
   src.data = x.raw();
   src.row_stride = 1;  // B[k][r] = x[r][k]
   src.col_stride = s.depth;
+  // int16 activations: one scale for the whole tensor.
+  if (s.weights.mode == k::QuantMode::A16I16) src.abs_max = k::qgemm_abs_max(x.data<float>(), x.numel());
   k::QOutput out;
   out.type = k::QType::F32;
   out.data = ctx.output(0).data<float>();

@@ -1,8 +1,8 @@
 // Quantization operators of the default ONNX domain: QuantizeLinear / DequantizeLinear (opsets
 // 10 to 23: per-tensor, per-axis and blocked scales, int4 to int16, output_dtype),
 // DynamicQuantizeLinear, and the integer products ConvInteger, MatMulInteger, QLinearConv and
-// QLinearMatMul: convolutions with constant weights on the low-bit integer kernels (exact int32
-// sums), the rest on the reference integer GEMM.
+// QLinearMatMul: convolutions and products with constant weights on the low-bit integer kernels
+// (exact int32 sums), the rest on the reference integer GEMM.
 //
 // Rounding is round-half-to-even (std::nearbyint in the default rounding mode) followed by
 // saturation, as the spec requires. Scales are used in float32, float16 scales included.
@@ -17,14 +17,13 @@
 #include <string>
 #include <vector>
 
+#include "engine/ops/integer_matmul.h"
 #include "engine/ops/nn_common.h"
 #include "engine/ops/qconv_driver.h"
 #include "kernels/quantize_f32.h"
 
 namespace nibble {
 namespace {
-
-namespace ref = kernels::ref;
 
 // ---- integer ranges -----------------------------------------------------------------------------
 
@@ -526,6 +525,18 @@ void qlinear_conv_compute(const ComputeContext& ctx) {
 }
 
 // ---- MatMulInteger / QLinearMatMul --------------------------------------------------------------
+// The int32 product is engine/ops/integer_matmul.cpp's (the integer GEMM kernels for constant B).
+
+constexpr IntegerMatMulInputs kMatMulIntegerInputs{0, 2, 1, 3};
+constexpr IntegerMatMulInputs kQLinearMatMulInputs{0, 2, 3, 5};
+
+std::shared_ptr<const void> matmul_integer_prepare(const InferContext& ctx) {
+  return integer_matmul_prepare(ctx, kMatMulIntegerInputs);
+}
+
+std::shared_ptr<const void> qlinear_matmul_prepare(const InferContext& ctx) {
+  return integer_matmul_prepare(ctx, kQLinearMatMulInputs);
+}
 
 // Zero point of a matmul operand: a scalar, or one value per row of A / column of B.
 void check_matmul_zero_point(const InferContext& ctx, size_t zp, size_t operand, int64_t count,
@@ -541,35 +552,6 @@ void check_matmul_zero_point(const InferContext& ctx, size_t zp, size_t operand,
   }
 }
 
-// C = (A - a_zp) · (B - b_zp) in int32 for every batch; zero points expanded per row/column.
-void matmul_integer_sum(const ComputeContext& ctx, const MatMulLayout& layout, const Tensor& a,
-                        const std::vector<int32_t>& a_zero_points, const Tensor& b,
-                        const std::vector<int32_t>& b_zero_points, int32_t* y) {
-  const int64_t m = layout.m, n = layout.n, k = layout.k;
-  auto run = [&](auto a_tag, auto b_tag) {
-    using TA = decltype(a_tag);
-    using TB = decltype(b_tag);
-    const TA* a_data = a.data<TA>();
-    const TB* b_data = b.data<TB>();
-    parallel_matmul(
-        ctx.pool(), layout.batches(), m, n, k,
-        [&](int64_t batch, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
-          ref::qgemm(m1 - m0, n1 - n0, k, a_data + layout.a_offsets[size_t(batch)] + m0 * k, k, 1,
-                     a_zero_points.data() + m0, b_data + layout.b_offsets[size_t(batch)] + n0, n, 1,
-                     b_zero_points.data() + n0, y + batch * m * n + m0 * n + n0, n);
-        });
-  };
-  const bool a_signed = a.dtype() == DType::I8, b_signed = b.dtype() == DType::I8;
-  if (a_signed && b_signed)
-    run(int8_t{}, int8_t{});
-  else if (a_signed)
-    run(int8_t{}, uint8_t{});
-  else if (b_signed)
-    run(uint8_t{}, int8_t{});
-  else
-    run(uint8_t{}, uint8_t{});
-}
-
 void matmul_integer_infer(InferContext& ctx) {
   ctx.require_dtype(0, {DType::U8, DType::I8});
   ctx.require_dtype(1, {DType::U8, DType::I8});
@@ -580,16 +562,8 @@ void matmul_integer_infer(InferContext& ctx) {
 }
 
 void matmul_integer_compute(const ComputeContext& ctx) {
-  const Tensor& a = ctx.input(0);
-  const Tensor& b = ctx.input(1);
-  const MatMulLayout layout = matmul_layout(ctx.node, a.shape(), b.shape());
-  matmul_integer_sum(ctx, layout, a,
-                     expand_zero_points(ctx.node, ctx.has_input(2) ? &ctx.input(2) : nullptr,
-                                        layout.m, "a zero point"),
-                     b,
-                     expand_zero_points(ctx.node, ctx.has_input(3) ? &ctx.input(3) : nullptr,
-                                        layout.n, "b zero point"),
-                     ctx.output(0).data<int32_t>());
+  const MatMulLayout layout = matmul_layout(ctx.node, ctx.input(0).shape(), ctx.input(1).shape());
+  integer_matmul_sum(ctx, kMatMulIntegerInputs, layout, ctx.output(0).data<int32_t>());
 }
 
 void qlinear_matmul_infer(InferContext& ctx) {
@@ -610,13 +584,7 @@ void qlinear_matmul_compute(const ComputeContext& ctx) {
   Tensor& y = ctx.output(0);
   const MatMulLayout layout = matmul_layout(ctx.node, a.shape(), b.shape());
   std::vector<int32_t> acc(static_cast<size_t>(y.numel()));
-  matmul_integer_sum(ctx, layout, a,
-                     expand_zero_points(ctx.node, ctx.has_input(2) ? &ctx.input(2) : nullptr,
-                                        layout.m, "a zero point"),
-                     b,
-                     expand_zero_points(ctx.node, ctx.has_input(5) ? &ctx.input(5) : nullptr,
-                                        layout.n, "b zero point"),
-                     acc.data());
+  integer_matmul_sum(ctx, kQLinearMatMulInputs, layout, acc.data());
   const std::vector<float> a_scale = float_values(ctx.input(1));
   const std::vector<float> b_scale = float_values(ctx.input(4));
   const float y_scale = static_cast<float>(ctx.input(6).get_f64(0));
@@ -646,8 +614,12 @@ void register_quant_ops(OpRegistry& r) {
   r.add("", "QLinearConv",
         make_op(qlinear_conv_infer, qlinear_conv_compute, integer_conv_prepare,
                 integer_conv_kernel_info));
-  r.add("", "MatMulInteger", make_op(matmul_integer_infer, matmul_integer_compute));
-  r.add("", "QLinearMatMul", make_op(qlinear_matmul_infer, qlinear_matmul_compute));
+  r.add("", "MatMulInteger",
+        make_op(matmul_integer_infer, matmul_integer_compute, matmul_integer_prepare,
+                integer_matmul_kernel_info));
+  r.add("", "QLinearMatMul",
+        make_op(qlinear_matmul_infer, qlinear_matmul_compute, qlinear_matmul_prepare,
+                integer_matmul_kernel_info));
 }
 
 }  // namespace nibble

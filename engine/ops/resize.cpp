@@ -176,8 +176,31 @@ ResizeParams resize_params(const InferContext& ctx) {
   return p;
 }
 
+// Antialiased downscaling stretches the interpolation kernel by 1 / scale, so each output value
+// reads 2 * ceil(1 / scale) (linear) or 2 * ceil(2 / scale) (cubic) inputs along the axis. The
+// bound makes a huge downscale fail at load instead of allocating coefficients without end.
+constexpr double kMaxAntialiasTaps = 1 << 16;
+
+void check_antialias_taps(const InferContext& ctx, const ResizeParams& p) {
+  if (!p.antialias) return;
+  for (size_t d = 0; d < p.scales.size(); ++d) {
+    if (p.output_shape[d] == 0 || p.scales[d] >= 1) continue;
+    const double support = p.mode == "linear" ? 1.0 : 2.0;
+    const double taps = 2 * std::ceil(support / p.scales[d]);
+    if (!(taps <= kMaxAntialiasTaps)) {
+      char text[160];
+      std::snprintf(text, sizeof text,
+                    "antialiased %s downscaling of axis %zu by a scale of %g reads %.0f inputs per "
+                    "output value, more than the %.0f supported",
+                    p.mode.c_str(), d, p.scales[d], taps, kMaxAntialiasTaps);
+      ctx.unsupported(text);
+    }
+  }
+}
+
 void resize_infer(InferContext& ctx) {
   const ResizeParams p = resize_params(ctx);
+  check_antialias_taps(ctx, p);
   if (p.mode == "nearest") {
     dispatch_dtype(ctx.input_dtype(0), "Resize", [](auto) {});
   } else {

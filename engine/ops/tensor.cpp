@@ -816,6 +816,17 @@ void infer_gather(InferContext& ctx) {
   const Shape& indices = ctx.input_shape(1);
   out.insert(out.end(), indices.begin(), indices.end());
   out.insert(out.end(), data.begin() + static_cast<ptrdiff_t>(axis) + 1, data.end());
+  // Constant indices are part of the model: one out of range is a model error, found at load
+  // (indices fed at run time are checked by compute_gather, as the caller's error).
+  if (const Tensor* constant = ctx.input_constant(1)) {
+    const int64_t dim = data[static_cast<size_t>(axis)];
+    for (int64_t i = 0; i < constant->numel(); ++i) {
+      const int64_t v = constant->get_i64(i);
+      if (v < -dim || v >= dim)
+        ctx.fail("index " + std::to_string(v) + " is out of range for axis " +
+                 std::to_string(axis) + " of size " + std::to_string(dim));
+    }
+  }
   ctx.set_output(0, ctx.input_dtype(0), out);
 }
 

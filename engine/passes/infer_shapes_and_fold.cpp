@@ -55,7 +55,12 @@ void infer_shapes_and_fold(Graph& graph, size_t max_tensor_bytes, ThreadPool& po
         }
         throw Error(ErrorKind::Internal, node.describe() + ": output " + std::to_string(i) + " has no type");
       }
-      int64_t numel = shape_numel(shape);
+      int64_t numel = 0;
+      try {
+        numel = shape_numel(shape);
+      } catch (const Error& e) {  // an element count past int64: the node's shapes are at fault
+        throw Error(ErrorKind::InvalidModel, node.describe() + ": output " + e.what());
+      }
       if (size_t(numel) * dtype_size(dtype) > max_tensor_bytes) {
         throw Error(ErrorKind::InvalidModel,
                     node.describe() + ": output " + shape_str(shape) + " of " + dtype_name(dtype) +

@@ -1,6 +1,6 @@
 // Graph passes, run in this order when a run is planned:
 //   remove_dead_nodes -> infer_shapes_and_fold -> [OptimizationLevel::All] fuse_qdq
-//   -> remove_dead_nodes -> [OptimizationLevel::All] fuse_conv_epilogues
+//   -> remove_dead_nodes -> [OptimizationLevel::All] fuse_qdq_chains, fuse_conv_epilogues
 #pragma once
 
 #include <cstddef>
@@ -32,6 +32,12 @@ void fuse_conv_epilogues(Graph& graph);
 // removed: it reads the integer weights from the folded DequantizeLinear nodes' inputs.
 // (engine/passes/fuse_qdq.cpp)
 void fuse_qdq(Graph& graph);
+// Keeps activations between quantized layers in 8 bits: a QConv whose result every reader
+// quantizes alike (per tensor, to uint8/int8) writes the quantized tensor itself, and
+// data-movement ops (Concat, Reshape-like, Transpose, Split, Slice, nearest Resize) between
+// them move onto the quantized values. Exact: the rewritten graph computes the same bytes.
+// Needs inferred shapes and no dead nodes. (engine/passes/fuse_qdq_chains.cpp)
+void fuse_qdq_chains(Graph& graph);
 // String attribute fuse_qdq sets on a Conv whose dequantized weights it could not lower: why.
 inline constexpr const char* kQdqFallbackNote = "nibble_qdq_fallback";
 

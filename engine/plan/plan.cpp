@@ -313,7 +313,8 @@ void ArenaCache::release(Buffer buffer) {
 std::shared_ptr<const Plan> build_plan(const Graph& graph,
                                        const std::map<std::string, Shape>& input_shapes,
                                        const std::map<std::string, Tensor>& input_values,
-                                       bool optimize, size_t max_tensor_bytes, ThreadPool& pool) {
+                                       bool optimize, size_t max_tensor_bytes, ThreadPool& pool,
+                                       WeightOnlyActivations weight_only_activations) {
   auto plan = std::make_shared<Plan>();
   Graph& g = plan->graph;
   g = graph;
@@ -328,8 +329,18 @@ std::shared_ptr<const Plan> build_plan(const Graph& graph,
   if (optimize) fuse_qdq(g);  // before remove_dead_nodes: it reads the folded DequantizeLinear nodes
   remove_dead_nodes(g);
   if (optimize) {
+    fuse_qdq_chains(g);
     fuse_conv_epilogues(g);
     remove_dead_nodes(g);
+  }
+  if (weight_only_activations == WeightOnlyActivations::Int16) {
+    for (Node& node : g.nodes) {
+      if (node.domain != "nibble" || (node.op_type != "QConv" && node.op_type != "QMatMul")) continue;
+      Attribute mode;
+      mode.kind = Attribute::Kind::String;
+      mode.s = "int16";
+      node.attrs["weight_only_activations"] = mode;  // read by their prepare (float inputs only)
+    }
   }
 
   for (size_t k = 0; k < g.nodes.size(); ++k) {

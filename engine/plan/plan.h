@@ -18,6 +18,7 @@
 
 #include "engine/ir/graph.h"
 #include "engine/ops/op_registry.h"
+#include "nibble/nibble.h"
 
 namespace nibble {
 
@@ -80,11 +81,14 @@ struct Plan {
 // With `optimize` false the graph runs node by node as written (the reference path).
 // `input_values` holds the inputs the plan is specialized on (their values become constants).
 // Constant weights that every reader packed at prepare (KernelInfo::packed_inputs) are dropped
-// from the plan's graph.
+// from the plan's graph. `weight_only_activations` (SessionOptions) is set as the attribute
+// "weight_only_activations" ("int16") of the weight-only nibble.QConv / nibble.QMatMul nodes.
 std::shared_ptr<const Plan> build_plan(const Graph& graph,
                                        const std::map<std::string, Shape>& input_shapes,
                                        const std::map<std::string, Tensor>& input_values,
-                                       bool optimize, size_t max_tensor_bytes, ThreadPool& pool);
+                                       bool optimize, size_t max_tensor_bytes, ThreadPool& pool,
+                                       WeightOnlyActivations weight_only_activations =
+                                           WeightOnlyActivations::Float);
 
 // Runs the plan. `inputs[i]` is bound to graph.inputs[i] (already validated).
 // Returns a tensor per graph output, in graph order. With `step_seconds`, also the wall time of

@@ -416,7 +416,10 @@ Graph load_model(const void* data, size_t size, const LoadOptions& options) {
   for (const auto& in : gp.input()) {
     if (by_name.count(in.name())) {
       // A graph input that also has an initializer is a constant (Brevitas lists hundreds).
-      if (g.values[size_t(by_name[in.name()])].constant) continue;
+      if (g.values[size_t(by_name[in.name()])].constant) {
+        g.constant_inputs.push_back(in.name());
+        continue;
+      }
     }
     ValueId v = define(in.name(), "graph input");
     const auto& type = in.type();
@@ -436,6 +439,14 @@ Graph load_model(const void* data, size_t size, const LoadOptions& options) {
           invalid("graph input '" + in.name() + "' has a negative dimension");
         }
         s.push_back(d.has_dim_value() ? d.dim_value() : -1);
+      }
+      Shape static_dims = s;  // dynamic dimensions at their smallest useful size, 1
+      for (int64_t& d : static_dims) d = d < 0 ? 1 : d;
+      try {
+        shape_numel(static_dims);
+      } catch (const Error&) {
+        invalid("graph input '" + in.name() + "' has shape " + shape_str(s) +
+                ", more elements than a tensor can hold");
       }
       val.shape = s;  // -1 marks a dynamic dimension, fixed when a run is planned
     }

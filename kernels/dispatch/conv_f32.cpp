@@ -1,7 +1,7 @@
 // FP32 convolution (kernels/include/kernels/conv_f32.h): weight packing and the choice of path
 // per shape, and the packed-B GEMM path (1x1 convolutions read as they are, 3-D ones through
 // im2col). 1-D / 2-D kernels take the implicit GEMM (conv_f32_implicit.cpp), depthwise ones the
-// direct kernel (dwconv_f32.cpp).
+// direct kernel (dwconv_f32.cpp), 3x3 stride-1 ones Winograd where it is faster (winograd_f32.cpp).
 #include <algorithm>
 #include <cstring>
 #include <iterator>
@@ -10,6 +10,7 @@
 #include "kernels/dispatch/aligned_scratch.h"
 #include "kernels/dispatch/conv_f32_internal.h"
 #include "kernels/dispatch/pack_f32.h"
+#include "kernels/winograd_f32.h"
 
 namespace nibble::kernels {
 namespace {
@@ -66,6 +67,9 @@ ConvF32Weights conv_f32_pack(const ConvF32Shape& shape, const float* w, Isa isa)
     packed.data.assign(w, w + shape.out_channels * depth);
     return packed;
   }
+  if (const WinogradF32Kernel* winograd = winograd_f32_choose(shape, isa)) {
+    return winograd_f32_pack(shape, w, *winograd);
+  }
   const GemmF32Kernel& kernel = gemm_f32_kernel(isa);
   const int64_t rows = shape.out_channels_per_group();
   packed.gemm = &kernel;
@@ -99,6 +103,10 @@ void conv_f32_run(const ConvF32Shape& shape, const ConvF32Weights& weights, cons
                   float* y, const ConvF32Epilogue& epilogue, ThreadPool* pool) {
   if (weights.depthwise) {
     depthwise_conv(shape, weights, x, y, epilogue, pool);
+    return;
+  }
+  if (weights.winograd) {
+    winograd_f32_run(shape, weights, x, y, epilogue, pool);
     return;
   }
   const ref::ConvGeometry& g = shape.geometry;

@@ -120,7 +120,8 @@ void row_offsets(const ref::ConvGeometry& g, const BandLayout& layout, int64_t* 
 }
 
 // Which columns of the strip starting at band position `first` are outputs, and the output
-// index of the first of them (-1 when none is). Band position 0 is output row `first_row`.
+// index of the first of them (-1 when none is). Band position 0 is output row `first_row`;
+// positions from `positions` on are not read.
 uint32_t strip_outputs(int64_t first, int64_t nr, int64_t positions, int64_t cols, int64_t out_w,
                        int64_t first_row, int64_t* out_start) {
   uint32_t mask = 0;
@@ -139,6 +140,68 @@ uint32_t strip_outputs(int64_t first, int64_t nr, int64_t positions, int64_t col
   return mask;
 }
 
+// Output positions [n_begin, n_end) that lie in the band of output rows starting at first_row.
+void run_band(const GemmF32Kernel& kernel, const ref::ConvGeometry& g, const BandLayout& layout,
+              int64_t rows, const ImplicitGemmA& a, const float* image, float* out, int64_t out_ld,
+              const Epilogue& epilogue, int64_t first_row, int64_t n_begin, int64_t n_end) {
+  const int64_t mr = kernel.mr, nr = kernel.nr;
+  const int64_t depth = g.im2col_rows(), taps = g.kernel_size();
+  const int64_t out_w = g.out[2], out_size = g.out_size();
+  int64_t kc = taps * std::max<int64_t>(1, kTargetKc / taps);
+  if (depth <= kc + kc / 4) kc = depth;
+  const int64_t mc = std::clamp(kABlockBytes / (kc * int64_t(sizeof(float))) / mr * mr, mr,
+                                ceil_div(rows, mr) * mr);
+  // The outputs to compute, as band positions [begin, end) (padding columns in between).
+  const int64_t lo = std::max(n_begin, first_row * out_w);
+  const int64_t hi = std::min(n_end, std::min(first_row + layout.out_rows, g.out[1]) * out_w);
+  if (lo >= hi) return;
+  auto position = [&](int64_t o) { return (o / out_w - first_row) * layout.cols + o % out_w; };
+  const int64_t begin = position(lo), end = position(hi - 1) + 1;
+
+  float* phased = thread_scratch<PhasedBandScratch>(layout.floats(g.channels, nr));
+  int64_t* b_offsets = thread_scratch<RowOffsetsScratch, int64_t>(depth);
+  float* row = thread_scratch<PaddedRowScratch>(g.stride[2] * layout.cols);
+  build_band(g, layout, image, first_row, row, phased);
+  std::fill(phased + g.channels * layout.channel_size, phased + layout.floats(g.channels, nr),
+            0.0f);
+  row_offsets(g, layout, b_offsets);
+
+  GemmF32Tile tile{};
+  tile.ldc = out_ld;
+  TileEpilogue ep{nullptr, nullptr, out_size, epilogue.activation, epilogue.clip_min,
+                  epilogue.clip_max, epilogue.residual_first};
+  for (int64_t kb = 0; kb < depth; kb += kc) {
+    tile.kc = std::min(kc, depth - kb);
+    tile.b_offsets = b_offsets + kb;
+    tile.accumulate = kb > 0;
+    const bool last = kb + kc >= depth;
+    for (int64_t mb = 0; mb < rows; mb += mc) {
+      const int64_t m1 = std::min(rows, mb + mc);
+      int64_t panel_stride = 0;
+      const float* block = a(mb, m1, kb, tile.kc, &panel_stride);
+      for (int64_t first = begin; first < end; first += nr) {
+        int64_t out_start;
+        tile.outputs = strip_outputs(first, nr, end, layout.cols, out_w, first_row, &out_start);
+        if (!tile.outputs) continue;
+        tile.b = phased + first;
+        for (int64_t p = mb; p < m1; p += mr) {
+          tile.a = block + (p - mb) / mr * panel_stride;
+          tile.a_next = p + mr < m1 ? tile.a + panel_stride : tile.a;
+          tile.rows = std::min(mr, rows - p);
+          tile.c = out + p * out_ld + out_start;
+          if (last) {
+            ep.bias = epilogue.bias ? epilogue.bias + p : nullptr;
+            ep.residual =
+                epilogue.residual ? epilogue.residual + p * out_size + out_start : nullptr;
+          }
+          tile.epilogue = last ? &ep : nullptr;
+          kernel.ukernel(tile);
+        }
+      }
+    }
+  }
+}
+
 }  // namespace
 
 bool implicit_gemm_applies(const ref::ConvGeometry& g) {
@@ -151,65 +214,35 @@ void implicit_gemm_conv(const GemmF32Kernel& kernel, const ref::ConvGeometry& g,
                         const Epilogue& epilogue, ThreadPool* pool) {
   const int64_t threads = pool ? pool->num_threads() : 1;
   const BandLayout layout(g, band_rows(g, threads));
-  const int64_t mr = kernel.mr, nr = kernel.nr;
-  const int64_t depth = g.im2col_rows(), taps = g.kernel_size();
-  const int64_t out_w = g.out[2], out_size = g.out_size();
-  int64_t kc = taps * std::max<int64_t>(1, kTargetKc / taps);
-  if (depth <= kc + kc / 4) kc = depth;
-  const int64_t mc = std::clamp(kABlockBytes / (kc * int64_t(sizeof(float))) / mr * mr, mr,
-                                ceil_div(rows, mr) * mr);
-
-  auto run_band = [&](int64_t band) {
-    const int64_t first_row = band * layout.out_rows;
-    const int64_t positions = std::min(layout.out_rows, g.out[1] - first_row) * layout.cols;
-    float* phased = thread_scratch<PhasedBandScratch>(layout.floats(g.channels, nr));
-    int64_t* b_offsets = thread_scratch<RowOffsetsScratch, int64_t>(depth);
-    float* row = thread_scratch<PaddedRowScratch>(g.stride[2] * layout.cols);
-    build_band(g, layout, image, first_row, row, phased);
-    std::fill(phased + g.channels * layout.channel_size, phased + layout.floats(g.channels, nr),
-              0.0f);
-    row_offsets(g, layout, b_offsets);
-
-    GemmF32Tile tile{};
-    tile.ldc = out_size;
-    TileEpilogue ep{nullptr, nullptr, out_size, epilogue.activation, epilogue.clip_min,
-                    epilogue.clip_max, epilogue.residual_first};
-    for (int64_t kb = 0; kb < depth; kb += kc) {
-      tile.kc = std::min(kc, depth - kb);
-      tile.b_offsets = b_offsets + kb;
-      tile.accumulate = kb > 0;
-      const bool last = kb + kc >= depth;
-      for (int64_t mb = 0; mb < rows; mb += mc) {
-        for (int64_t first = 0; first < positions; first += nr) {
-          int64_t out_start;
-          tile.outputs = strip_outputs(first, nr, positions, layout.cols, out_w, first_row,
-                                       &out_start);
-          if (!tile.outputs) continue;
-          tile.b = phased + first;
-          for (int64_t p = mb; p < std::min(rows, mb + mc); p += mr) {
-            tile.a = packed_a + p * depth + kb * mr;
-            tile.a_next = p + mr < std::min(rows, mb + mc) ? tile.a + mr * depth : tile.a;
-            tile.rows = std::min(mr, rows - p);
-            tile.c = out + p * out_size + out_start;
-            if (last) {
-              ep.bias = epilogue.bias ? epilogue.bias + p : nullptr;
-              ep.residual = epilogue.residual ? epilogue.residual + p * out_size + out_start
-                                              : nullptr;
-            }
-            tile.epilogue = last ? &ep : nullptr;
-            kernel.ukernel(tile);
-          }
-        }
-      }
-    }
+  const int64_t depth = g.im2col_rows(), out_size = g.out_size();
+  const ImplicitGemmA a = [&](int64_t m0, int64_t, int64_t k0, int64_t, int64_t* panel_stride) {
+    *panel_stride = kernel.mr * depth;
+    return packed_a + m0 * depth + k0 * kernel.mr;
+  };
+  auto run = [&](int64_t band) {
+    run_band(kernel, g, layout, rows, a, image, out, out_size, epilogue, band * layout.out_rows, 0,
+             out_size);
   };
   const int64_t bands = ceil_div(g.out[1], layout.out_rows);
   if (pool && threads > 1 && bands > 1) {
     pool->parallel_for(bands, [&](int64_t begin, int64_t end) {
-      for (int64_t b = begin; b < end; ++b) run_band(b);
+      for (int64_t b = begin; b < end; ++b) run(b);
     });
   } else {
-    for (int64_t b = 0; b < bands; ++b) run_band(b);
+    for (int64_t b = 0; b < bands; ++b) run(b);
+  }
+}
+
+void implicit_gemm_conv_range(const GemmF32Kernel& kernel, const ref::ConvGeometry& g,
+                              int64_t rows, const ImplicitGemmA& a, const float* image, float* out,
+                              int64_t out_ld, const Epilogue& epilogue, int64_t n_begin,
+                              int64_t n_end) {
+  if (n_begin >= n_end) return;
+  const BandLayout layout(g, band_rows(g, 1));
+  const int64_t out_w = g.out[2];
+  const int64_t last_row = (n_end - 1) / out_w;
+  for (int64_t first_row = n_begin / out_w; first_row <= last_row; first_row += layout.out_rows) {
+    run_band(kernel, g, layout, rows, a, image, out, out_ld, epilogue, first_row, n_begin, n_end);
   }
 }
 

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 
 #include "kernels/conv_f32.h"
 
@@ -24,6 +25,17 @@ bool implicit_gemm_applies(const ref::ConvGeometry& g);
 void implicit_gemm_conv(const GemmF32Kernel& kernel, const ref::ConvGeometry& g, int64_t rows,
                         const float* packed_a, const float* image, float* out,
                         const Epilogue& epilogue, ThreadPool* pool);
+// The same on the calling thread for output positions [n_begin, n_end) only, with A supplied
+// block by block (rows [m0, m1) x depths [k0, k0 + kc), m0 a multiple of kernel.mr): the
+// returned pointer is the first panel's slice, kc groups of mr floats, and the next panels'
+// slices follow `panel_stride` floats apart. Output row r starts at out + r * out_ld. (Weight-only
+// qgemm expands its 4/8-bit weights here, once per block and band: gemm_a16_f32.cpp.)
+using ImplicitGemmA =
+    std::function<const float*(int64_t m0, int64_t m1, int64_t k0, int64_t kc, int64_t* panel_stride)>;
+void implicit_gemm_conv_range(const GemmF32Kernel& kernel, const ref::ConvGeometry& g,
+                              int64_t rows, const ImplicitGemmA& a, const float* image, float* out,
+                              int64_t out_ld, const Epilogue& epilogue, int64_t n_begin,
+                              int64_t n_end);
 
 // ---- depthwise (dwconv_f32.cpp) ----------------------------------------------------------------
 void depthwise_conv(const ConvF32Shape& shape, const ConvF32Weights& weights, const float* x,

@@ -4,10 +4,14 @@
 #include <cmath>
 #include <cstring>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "kernels/conv_f32.h"
 #include "kernels/dispatch/aligned_scratch.h"
 #include "kernels/dispatch/dwconv_int_kernels.h"
+#include "kernels/dispatch/gemm_a16_f32.h"
+#include "kernels/dispatch/qweight_checks.h"
 #include "kernels/dwconv_int.h"
 #include "nibble/error.h"
 
@@ -113,39 +117,33 @@ bool qdwconv_supports(const ref::ConvGeometry& g) {
 
 PackedQDwWeights pack_qdwconv_weights(int bits, int64_t channels, int64_t taps, const int8_t* w,
                                       const float* scales, bool per_channel, Isa isa) {
-  if (bits != 4 && bits != 8) invalid("weights must have 4 or 8 bits, not " + std::to_string(bits));
-  if (channels <= 0 || taps <= 0) {
-    invalid("weights " + std::to_string(channels) + " x " + std::to_string(taps) + " are empty");
-  }
-  if (static_cast<int>(isa) > static_cast<int>(detected_isa())) {
-    invalid(std::string("this CPU has no ") + isa_name(isa));
-  }
+  return pack_qdwconv_weights(QuantMode::A8, bits, channels, taps, w, scales, per_channel, isa);
+}
+
+PackedQDwWeights pack_qdwconv_weights(QuantMode mode, int bits, int64_t channels, int64_t taps,
+                                      const int8_t* w, const float* scales, bool per_channel,
+                                      Isa isa) {
+  if (mode == QuantMode::A16I16) invalid("has no int16-activation (a16i16) kernel");
+  qweights::check_arguments("qdwconv", bits, channels, taps, isa);
   PackedQDwWeights p;
+  p.mode = mode;
   p.bits = bits;
   p.channels = channels;
   p.taps = taps;
-  find_kernel(isa, &p.isa);
-  // Kind, register block (output rows x vector lanes) and ISA, like the GEMM kernels' names.
-  const char* block = p.isa == Isa::Avx512 ? "4x16 " : p.isa == Isa::Avx2 ? "4x8 " : "";
-  p.kernel = std::string(bits == 4 ? "dw_w4a8 " : "dw_w8a8 ") + block + isa_name(p.isa);
-  p.values.assign(w, w + channels * taps);
-  p.scales.resize(size_t(channels));
-  p.tap_sums.assign(size_t(channels), 0);
-  for (int64_t c = 0; c < channels; ++c) {
-    const float s = scales[per_channel ? c : 0];
-    if (!(std::isfinite(s) && s > 0)) {
-      invalid("weight scale of channel " + std::to_string(c) + " is not finite and positive");
-    }
-    p.scales[size_t(c)] = s;
-    for (int64_t t = 0; t < taps; ++t) {
-      const int32_t v = w[c * taps + t];
-      if (bits == 4 && (v < -8 || v > 7)) {
-        invalid("int4 weight " + std::to_string(v) + " of channel " + std::to_string(c) +
-                ", tap " + std::to_string(t) + " is outside [-8, 7]");
-      }
-      p.tap_sums[size_t(c)] += v;
-    }
+  if (mode == QuantMode::A16) {
+    p.isa = dwconv_f32_kernel(isa).isa;
+    p.kernel = std::string(bits == 4 ? "dw_w4a16 " : "dw_w8a16 ") + "direct " + isa_name(p.isa);
+  } else {
+    find_kernel(isa, &p.isa);
+    // Kind, register block (output rows x vector lanes) and ISA, like the GEMM kernels' names.
+    const char* block = p.isa == Isa::Avx512 ? "4x16 " : p.isa == Isa::Avx2 ? "4x8 " : "";
+    p.kernel = std::string(bits == 4 ? "dw_w4a8 " : "dw_w8a8 ") + block + isa_name(p.isa);
   }
+  qweights::RowStats stats = qweights::row_stats("qdwconv", bits, channels, taps, w, taps, scales,
+                                                 per_channel, "channel", "tap");
+  p.values.assign(w, w + channels * taps);
+  p.scales = std::move(stats.scales);
+  p.tap_sums = std::move(stats.sums);
   return p;
 }
 
@@ -155,7 +153,12 @@ void qdwconv(const PackedQDwWeights& w, const QSource& x, int64_t c_begin, int64
     invalid("needs a 1-D or 2-D convolution source with one channel per group");
   }
   const ref::ConvGeometry& g = *x.conv;
-  if (x.type != QType::U8 && x.type != QType::S8) invalid("takes uint8 or int8 activations");
+  if (w.mode == QuantMode::A16 && (x.type != QType::F32 || out.type == QType::I32)) {
+    invalid("weight-only (a16) weights take float activations and have no int32 sums");
+  }
+  if (w.mode == QuantMode::A8 && x.type != QType::U8 && x.type != QType::S8) {
+    invalid("takes uint8 or int8 activations");
+  }
   const int32_t lowest = x.type == QType::U8 ? 0 : -128;
   if (x.zero_point < lowest || x.zero_point > lowest + 255) {
     invalid("activation zero point " + std::to_string(x.zero_point) + " is outside the type");
@@ -172,6 +175,10 @@ void qdwconv(const PackedQDwWeights& w, const QSource& x, int64_t c_begin, int64
   if ((out.type == QType::U8 || out.type == QType::S8) &&
       !(std::isfinite(out.scale) && out.scale > 0)) {
     invalid("output scale must be finite and positive");
+  }
+  if (w.mode == QuantMode::A16) {
+    a16::depthwise(w, x, c_begin, c_end, ep, out);
+    return;
   }
   Isa isa;
   const qdw_detail::PlaneKernel kernel = find_kernel(w.isa, &isa);
@@ -204,7 +211,7 @@ void qdwconv(const PackedQDwWeights& w, const QSource& x, int64_t c_begin, int64
   te.clamp_max = ep.clamp_max;
   if (out.type == QType::U8 || out.type == QType::S8) {
     const bool is_unsigned = out.type == QType::U8;
-    te.inv_out_scale = 1.0f / out.scale;
+    te.out_scale = out.scale;
     te.out_zero_point = out.zero_point;
     te.q_lo = (is_unsigned ? 0.0f : -128.0f) - static_cast<float>(out.zero_point);
     te.q_hi = (is_unsigned ? 255.0f : 127.0f) - static_cast<float>(out.zero_point);

@@ -1,19 +1,23 @@
 // Low-bit GEMM driver (kernels/gemm_int.h): kernel choice per ISA, weight packing, the
 // epilogue constants and the cache blocking described in gemm_int_kernels.h. Reading B lives in
-// gemm_int_pack_b.cpp, the arithmetic in the per-ISA tile kernels.
+// gemm_int_pack_b.cpp, the arithmetic in the per-ISA tile kernels; weight-only float (A16) is
+// handed to gemm_a16_f32.cpp.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
 #include <string>
+#include <utility>
 #include <vector>
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
 
+#include "kernels/dispatch/gemm_a16_f32.h"
 #include "kernels/dispatch/gemm_int_kernels.h"
 #include "kernels/dispatch/gemm_int_pack_b.h"
+#include "kernels/dispatch/qweight_checks.h"
 #include "kernels/gemm_int.h"
 #include "nibble/error.h"
 
@@ -26,6 +30,7 @@ constexpr int64_t kL2Budget = 320 * 1024;   // bytes of packed B per block (L2 i
 constexpr int64_t kMinStrips = 3;           // strips per B block, over which panels are reused
 constexpr int64_t kMaxA8Depth = 65536;      // |sum| <= K * 128 * 255 must fit int32
 constexpr int64_t kBandBytes = 384 * 1024;  // a convolution's input copy per band of rows
+constexpr int64_t kPreparedBytes = 256 * 1024;  // a convolution's prepared weight panels
 
 int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 
@@ -158,42 +163,25 @@ int64_t packed_depth(const PackedQWeights& w, int64_t k_unit) {
 PackedQWeights pack_impl(QuantMode mode, int bits, int64_t rows, int64_t depth, const int8_t* w,
                          int64_t w_row_stride, const float* scales, bool per_channel, Isa isa,
                          int64_t conv_taps) {
-  if (bits != 4 && bits != 8) invalid("weights must have 4 or 8 bits, not " + std::to_string(bits));
-  if (rows <= 0 || depth <= 0) {
-    invalid("weight matrix " + std::to_string(rows) + " x " + std::to_string(depth) + " is empty");
-  }
+  qweights::check_arguments("qgemm", bits, rows, depth, isa);
   if (mode == QuantMode::A8 && depth > kMaxA8Depth) {
     invalid("depth " + std::to_string(depth) + " exceeds " + std::to_string(kMaxA8Depth) +
             " (int32 sums of w8a8/w4a8 could overflow)");
   }
-  if (static_cast<int>(isa) > static_cast<int>(detected_isa())) {
-    invalid(std::string("this CPU has no ") + isa_name(isa));
-  }
+  qweights::RowStats stats = qweights::row_stats("qgemm", bits, rows, depth, w, w_row_stride,
+                                                 scales, per_channel, "row", "column");
   PackedQWeights p;
   p.mode = mode;
   p.bits = bits;
   p.rows = rows;
   p.depth = depth;
-  p.scales.resize(size_t(rows));
-  p.row_sums.assign(size_t(rows), 0);
-  for (int64_t m = 0; m < rows; ++m) {
-    const float s = scales[per_channel ? m : 0];
-    if (!(std::isfinite(s) && s > 0)) {
-      invalid("weight scale of row " + std::to_string(m) + " is not finite and positive");
-    }
-    p.scales[size_t(m)] = s;
-    for (int64_t k = 0; k < depth; ++k) {
-      const int32_t v = w[m * w_row_stride + k];
-      if (bits == 4 && (v < -8 || v > 7)) {
-        invalid("int4 weight " + std::to_string(v) + " at row " + std::to_string(m) + ", column " +
-                std::to_string(k) + " is outside [-8, 7]");
-      }
-      p.row_sums[size_t(m)] += v;
-      p.max_abs = std::max(p.max_abs, std::abs(v));
-    }
-  }
+  p.scales = std::move(stats.scales);
+  p.row_sums = std::move(stats.sums);
+  p.max_abs = stats.max_abs;
 
   p.conv_taps = conv_taps;
+  // Weight-only float: the FP32 micro-kernels, whose K order (channel, tap) convolutions share.
+  if (mode == QuantMode::A16 && a16::pack(p, w, w_row_stride, isa)) return p;
   const qd::KernelSet* ks = find_kernel_set(mode, bits, isa);
   if (ks == nullptr) {
     // Reference layout: rows of `depth` values (64-value nibble runs at 4 bits), row-major.
@@ -306,15 +294,23 @@ class TileWriter {
 
 // A convolution with weights from pack_qconv_weights: B read in place from a copy of the input
 // (ConvImage), made for one band of output rows at a time so that it stays in L2 while the tiles
-// read it. Within a band, blocked like the packed path: for each block of columns and K, every
-// weight panel slice is prepared once and swept over the block's strips.
+// read it. Within a band, for each block of columns and K, every strip is swept over all weight
+// panels: a tile reads 48 bytes of B per 8 of A, so the strip is what stays in L1 (on 1x1
+// layers its K units are a band plane apart and share no cache lines: sweeping panels over
+// strips instead streamed every strip from L2, ~430 GOPS against ~650). The K block's prepared
+// panels are kept together, within kPreparedBytes (L2), and prepared once per call when K is
+// one block.
 void run_direct_conv(const PackedQWeights& w, const qd::KernelSet& ks, const QSource& b,
                      const Int16Quantization& q16, int64_t n_begin, int64_t n_end,
                      const qd::TileEpilogue& te, const QOutput& out, Scratch& s) {
   const ref::ConvGeometry& g = *b.conv;
   const int64_t mr = ks.mr, nr = ks.nr, ku = ks.k_unit, depth = packed_depth(w, ku);
   const int64_t k_store = round_up(depth, 64), panels = (w.rows + mr - 1) / mr;
-  const int64_t kc = std::min(ks.kc, depth), nc = 8 * nr;
+  const size_t value_bytes = qd::panel_value_bytes(ks.panel);
+  const int64_t kc_prepared =
+      std::max<int64_t>(64, kPreparedBytes / (panels * mr * int64_t(value_bytes)) / 64 * 64);
+  const int64_t kc = std::min({ks.kc, depth, kc_prepared}), nc = 8 * nr;
+  const size_t panel_bytes = size_t(mr * round_up(kc, 64)) * value_bytes;
   // Output rows per band: the band's copy (phases x channel groups x rows x grid width pixels)
   // within kBandBytes, but at least a column block, over which the weight panels are reused.
   const int64_t out_w = g.out[2];
@@ -323,25 +319,31 @@ void run_direct_conv(const PackedQWeights& w, const qd::KernelSet& ks, const QSo
   const int64_t reach = (g.kernel[1] - 1) * g.dilation[1] / g.stride[1];
   const int64_t band_rows =
       std::max<int64_t>(kBandBytes / row_bytes - reach, (nc + out_w - 1) / out_w);
-  uint8_t* a_prepared =
-      s.a_prepared.ensure(size_t(mr * round_up(kc, 64)) * qd::panel_value_bytes(ks.panel));
+  uint8_t* a_prepared = s.a_prepared.ensure(size_t(panels) * panel_bytes);
+  int64_t prepared_k0 = -1;  // the K block whose panels a_prepared holds
   uint8_t* partial = depth > kc ? s.partial.ensure(size_t(panels * mr * nc) * 4) : nullptr;
   for (int64_t band_begin = n_begin; band_begin < n_end;) {
     const int64_t band_end = std::min(n_end, (band_begin / out_w + band_rows) * out_w);
-    const qd::ConvImage image(b, w.mode, q16, band_begin, band_end, nr);
+    const qd::ConvImage image(b, w.mode, q16, band_begin, band_end, nr, ks.isa);
     const TileWriter writer(out, image.grid(), mr, nr, s);
     for (int64_t v0 = image.v_begin(); v0 < image.v_end(); v0 += nc) {
       const int64_t v1 = std::min(v0 + nc, image.v_end());
       for (int64_t k0 = 0; k0 < depth; k0 += kc) {
         const int64_t kb = std::min(kc, depth - k0);
-        for (int64_t p = 0; p < panels; ++p) {
-          const uint8_t* panel = w.data.data() + size_t((p * mr * k_store + k0 * mr) * w.bits / 8);
-          // Also for int8 panels: a compact copy reads faster than the strided packed ones.
-          ks.prepare_a(panel, w.bits, mr * round_up(kb, 64), a_prepared);
-          for (int64_t v = v0; v < v1; v += nr) {
+        if (prepared_k0 != k0) {
+          for (int64_t p = 0; p < panels; ++p) {
+            const uint8_t* panel =
+                w.data.data() + size_t((p * mr * k_store + k0 * mr) * w.bits / 8);
+            // Also for int8 panels: a compact copy reads faster than the strided packed ones.
+            ks.prepare_a(panel, w.bits, mr * round_up(kb, 64), a_prepared + p * panel_bytes);
+          }
+          prepared_k0 = k0;
+        }
+        for (int64_t v = v0; v < v1; v += nr) {
+          for (int64_t p = 0; p < panels; ++p) {
             qd::Tile t;
             t.k_units = kb / ku;
-            t.a = a_prepared;
+            t.a = a_prepared + p * panel_bytes;
             t.b = image.column(v);
             t.b_offsets = image.unit_offsets() + k0 / ku;
             t.row0 = p * mr;
@@ -405,6 +407,10 @@ void qgemm(const PackedQWeights& w, const QSource& b, int64_t n, int64_t n_begin
     run_reference(w, b, n, n_begin, n_end, ep, out, s);
     return;
   }
+  if (w.mode == QuantMode::A16) {
+    a16::run(w, b, n_begin, n_end, ep, out);
+    return;
+  }
   const qd::KernelSet* found = find_kernel_set(w.mode, w.bits, w.isa);
   if (found == nullptr || found->isa != w.isa || std::string(found->name) != w.kernel) {
     invalid("weights were packed for kernel '" + w.kernel + "', which this build lacks");
@@ -418,9 +424,7 @@ void qgemm(const PackedQWeights& w, const QSource& b, int64_t n, int64_t n_begin
   s.comp.assign(size_t(M), 0);
   s.bias.assign(size_t(M), 0.0f);
   const int32_t zero_u8 = b.type == QType::S8 ? b.zero_point + 128 : b.zero_point;
-  const float x_scale = w.mode == QuantMode::A8       ? b.scale
-                        : w.mode == QuantMode::A16I16 ? q16.scale
-                                                      : 1.0f;
+  const float x_scale = w.mode == QuantMode::A8 ? b.scale : q16.scale;
   for (int64_t m = 0; m < M; ++m) {
     s.scale[size_t(m)] = w.scales[size_t(m)] * x_scale;
     if (w.mode == QuantMode::A8) s.comp[size_t(m)] = zero_u8 * w.row_sums[size_t(m)];
@@ -436,13 +440,12 @@ void qgemm(const PackedQWeights& w, const QSource& b, int64_t n, int64_t n_begin
   te.clamp_max = ep.clamp_max;
   if (out.type == QType::U8 || out.type == QType::S8) {
     const bool is_unsigned = out.type == QType::U8;
-    te.inv_out_scale = 1.0f / out.scale;
+    te.out_scale = out.scale;
     te.out_zero_point = out.zero_point;
     te.q_lo = (is_unsigned ? 0.0f : -128.0f) - static_cast<float>(out.zero_point);
     te.q_hi = (is_unsigned ? 255.0f : 127.0f) - static_cast<float>(out.zero_point);
   }
-  // A float 1x1 convolution is a plain GEMM on its input, already in the weights' K order.
-  if (w.conv_taps > 0 && !(w.mode == QuantMode::A16 && b.conv->is_pointwise())) {
+  if (w.conv_taps > 0) {
     run_direct_conv(w, ks, b, q16, n_begin, n_end, te, out, s);
     return;
   }
@@ -450,7 +453,7 @@ void qgemm(const PackedQWeights& w, const QSource& b, int64_t n, int64_t n_begin
   // Packed B blocks, GotoBLAS order (gemm_int_kernels.h).
   qd::BReader reader(b);
   const int64_t mr = ks.mr, nr = ks.nr, ku = ks.k_unit;
-  const int64_t b_bytes = ks.mode == QuantMode::A8 ? 1 : ks.mode == QuantMode::A16 ? 4 : 2;
+  const int64_t b_bytes = ks.mode == QuantMode::A8 ? 1 : 2;
   // K blocks no deeper than the kernel set's, nor than lets a B block hold kMinStrips strips.
   const int64_t kc =
       std::min({ks.kc, round_up(K, ku),

@@ -1,5 +1,6 @@
 // Internal interface between the low-bit GEMM driver (gemm_int_dispatch.cpp) and the per-ISA
-// kernels (kernels/x86/avx2, kernels/x86/avx512).
+// kernels (kernels/x86/avx2, kernels/x86/avx512) of the integer modes A8 and A16I16. (Weight-only
+// float, A16, runs on the FP32 micro-kernels instead: gemm_a16_f32.h.)
 //
 // Blocking (GotoBLAS order). For columns in blocks of nc and depth in blocks of kc:
 //   pack B block (kc x nc) into strips of NR columns — or, for convolutions with
@@ -8,11 +9,11 @@
 //   for each panel of MR weight rows: prepare the panel's kc slice (expand 4-bit/8-bit weights to
 //     the kernel's operand type, into an L1-sized scratch), then run the MR x NR tile kernel on
 //     every strip. The expansion is amortized over nc columns.
-// Sums over earlier K blocks are kept in a per-thread partial buffer (int32 or float).
+// Sums over earlier K blocks are kept in a per-thread int32 partial buffer.
 //
 // Layouts, with ku = k_unit values of K interleaved per column (4 for uint8 quads, 2 for int16
-// pairs, 1 for float):
-//   B strip: [kb_pad / ku][NR][ku] (uint8, int16 or float), kb_pad = round_up(kb, ku); padding
+// pairs):
+//   B strip: [kb_pad / ku][NR][ku] (uint8 or int16), kb_pad = round_up(kb, ku); padding
 //            rows and columns are 0. Each K unit is 4 bytes per column in every mode, and the
 //            tiles read each unit's NR x 4 bytes at an offset of its own (Tile::b_offsets): unit
 //            u * NR * 4 in a strip, anywhere in a convolution's input copy.
@@ -24,11 +25,11 @@
 //   prepared A (prepare_a output): the same order, expanded to the tile kernel's operand type.
 //
 // Kernel sets (kernels/x86/*/gemm_int_sets_*.cpp; the file of each tile explains its arithmetic):
-//               A8: w8a8, w4a8                       A16: w8a16, w4a16   A16I16
-//   avx512vnni  vpdpbusd 8x48 (int4 expanded)        (avx512's)          vpdpwssd 8x48
-//   avx512      vpmaddubsw + int16 sums 4x48,        FMA 8x48            vpmaddwd 8x48
+//               A8: w8a8, w4a8                       A16I16: w8a16i16, w4a16i16
+//   avx512vnni  vpdpbusd 8x48 (int4 expanded)        vpdpwssd 8x48
+//   avx512      vpmaddubsw + int16 sums 4x48,        vpmaddwd 8x48
 //               int8 weights as two int4 halves
-//   avx2        the same, 3x16                       FMA 6x16            vpmaddwd 6x16
+//   avx2        the same, 3x16                       vpmaddwd 6x16
 #pragma once
 
 #include <cstddef>
@@ -44,7 +45,6 @@ enum class PanelType : uint8_t {
   S8,       // int8
   S8Split,  // int8 weights as two int4-range halves, w = 16 * hi + lo: hi panel, then lo panel
   S16,      // int16
-  F32,      // float (the integer value; the scale is applied in the epilogue)
 };
 
 // Constants of the epilogue shared by every tile of one qgemm call; per-row arrays are indexed
@@ -56,9 +56,9 @@ struct TileEpilogue {
   const float* bias = nullptr;    // never null (zeros when the caller has no bias)
   bool silu = false;
   float clamp_min = 0, clamp_max = 0;
-  // U8/S8: q = round(clamp(y * inv_out_scale, q_lo, q_hi)) + out_zero_point, where the bounds
+  // U8/S8: q = round(clamp(y / out_scale, q_lo, q_hi)) + out_zero_point, where the bounds
   // already have the zero point taken off.
-  float inv_out_scale = 1;
+  float out_scale = 1;
   float q_lo = 0, q_hi = 0;
   int32_t out_zero_point = 0;
 };
@@ -74,7 +74,7 @@ struct Tile {
   int64_t row0 = 0;        // absolute row of the tile's first row
   int rows = 0, cols = 0;  // valid part of the tile (<= MR, <= NR)
   // Accumulators of earlier K blocks (first == false) and, when last == false, where this block's
-  // sums go: int32 (integer modes) or float (A16), row stride partial_ld.
+  // sums go: int32, row stride partial_ld.
   void* partial = nullptr;
   int64_t partial_ld = 0;
   bool first = true, last = true;
@@ -107,10 +107,8 @@ inline size_t panel_value_bytes(PanelType t) {
       return 2;
     case PanelType::S16:
       return 2;
-    case PanelType::F32:
-      return 4;
   }
-  return 4;
+  return 2;
 }
 
 // The kernel sets each ISA directory provides (null when that ISA has none for the mode/bits).

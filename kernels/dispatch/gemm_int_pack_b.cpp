@@ -135,6 +135,11 @@ void interleave_u8(const uint8_t* const* rows, int64_t quads, int64_t cols, int6
   }
 }
 
+// InterleaveQuad without ISA extensions.
+void interleave_quad_u8(const uint8_t* const* rows, int64_t count, uint8_t flip, uint8_t* out) {
+  interleave_u8(rows, 1, count, count, flip, out);
+}
+
 // int16 pairs: strip[p][j][i] = quantize(row(2p + i)[j]).
 void interleave_s16(const float* const* rows, int64_t pairs, int64_t cols, int64_t nr,
                     const Int16Quantization& q, int16_t* strip) {
@@ -162,14 +167,6 @@ void interleave_s16(const float* const* rows, int64_t pairs, int64_t cols, int64
           std::nearbyint(std::min(std::max(r1[j] * q.inv_scale, -qmax), qmax)));
     }
     std::memset(out + cols * 2, 0, size_t((nr - cols) * 2) * sizeof(int16_t));
-  }
-}
-
-void copy_f32(const float* const* rows, int64_t depth, int64_t cols, int64_t nr, float* strip) {
-  for (int64_t k = 0; k < depth; ++k) {
-    float* out = strip + k * nr;
-    std::memcpy(out, rows[k], size_t(cols) * sizeof(float));
-    std::memset(out + cols, 0, size_t(nr - cols) * sizeof(float));
   }
 }
 
@@ -211,9 +208,7 @@ void BReader::pack(const KernelSet& ks, const Int16Quantization& q16, int64_t k0
   const size_t eb = elem_bytes_;
   // Rows past the block's depth read zeros (only the first `cols` of them).
   const uint8_t* zeros = scratch().zero_row.ensure(size_t(nr) * eb);
-  const size_t strip_bytes = size_t(nr * kb_pad) * (ks.mode == QuantMode::A8    ? 1
-                                                    : ks.mode == QuantMode::A16 ? 4
-                                                                                : 2);
+  const size_t strip_bytes = size_t(nr * kb_pad) * (ks.mode == QuantMode::A8 ? 1 : 2);
   std::vector<const uint8_t*>& strip_rows = scratch().strip_rows;
   strip_rows.resize(size_t(kb_pad));
   for (int64_t j0 = 0, strip = 0; j0 < ncb; j0 += nr, ++strip) {
@@ -222,19 +217,11 @@ void BReader::pack(const KernelSet& ks, const Int16Quantization& q16, int64_t k0
       strip_rows[size_t(r)] = r < kb ? rows_[size_t(r)] + size_t(j0) * eb : zeros;
     }
     uint8_t* out = packed + size_t(strip) * strip_bytes;
-    switch (ks.mode) {
-      case QuantMode::A8:
-        interleave_u8(strip_rows.data(), kb_pad / 4, cols, nr, b_.type == QType::S8 ? 0x80 : 0,
-                      out);
-        break;
-      case QuantMode::A16:
-        copy_f32(reinterpret_cast<const float* const*>(strip_rows.data()), kb_pad, cols, nr,
-                 reinterpret_cast<float*>(out));
-        break;
-      case QuantMode::A16I16:
-        interleave_s16(reinterpret_cast<const float* const*>(strip_rows.data()), kb_pad / 2, cols,
-                       nr, q16, reinterpret_cast<int16_t*>(out));
-        break;
+    if (ks.mode == QuantMode::A8) {
+      interleave_u8(strip_rows.data(), kb_pad / 4, cols, nr, b_.type == QType::S8 ? 0x80 : 0, out);
+    } else {
+      interleave_s16(reinterpret_cast<const float* const*>(strip_rows.data()), kb_pad / 2, cols,
+                     nr, q16, reinterpret_cast<int16_t*>(out));
     }
   }
 }
@@ -292,7 +279,7 @@ void sample_rows(const T* const* rows, int lanes, int64_t first, int64_t len, in
 }  // namespace
 
 ConvImage::ConvImage(const QSource& b, QuantMode mode, const Int16Quantization& q16,
-                     int64_t n_begin, int64_t n_end, int64_t nr)
+                     int64_t n_begin, int64_t n_end, int64_t nr, Isa isa)
     : offsets_(scratch().unit_offsets) {
   const ref::ConvGeometry& g = *b.conv;
   const int64_t s1 = g.stride[1], s2 = g.stride[2], d1 = g.dilation[1], d2 = g.dilation[2];
@@ -303,7 +290,7 @@ ConvImage::ConvImage(const QSource& b, QuantMode mode, const Int16Quantization& 
   v_origin_ = oh_first * wg;
   v_begin_ = v_origin_ + n_begin % out_w;
   v_end_ = oh_last * wg + (n_end - 1) % out_w + 1;
-  const int lanes = mode == QuantMode::A8 ? 4 : mode == QuantMode::A16I16 ? 2 : 1;
+  const int lanes = mode == QuantMode::A8 ? 4 : 2;
   const int64_t rows = oh_last - oh_first + 1 + (k1 - 1) * d1 / s1;
   const int64_t groups = (g.channels + lanes - 1) / lanes, plane = rows * wg;
   // Pixels: s1 * s2 phases of `groups` planes, then room for the last tile's reads.
@@ -317,7 +304,7 @@ ConvImage::ConvImage(const QSource& b, QuantMode mode, const Int16Quantization& 
   uint8_t* image = s.conv_image.ensure(size_t(pixels * 4));
   const size_t eb = type_bytes(b.type);
   const uint8_t flip = b.type == QType::S8 ? 0x80 : 0;
-  // A padding pixel as the kernels read it (uint8 zero points, int16 or float zeros), and an
+  // A padding pixel as the kernels read it (uint8 zero points or int16 zeros), and an
   // input row of padding for the channels past the last.
   const uint32_t pad_pixel =
       mode == QuantMode::A8 ? 0x01010101u * static_cast<uint8_t>(b.zero_point ^ flip) : 0;
@@ -337,19 +324,23 @@ ConvImage::ConvImage(const QSource& b, QuantMode mode, const Int16Quantization& 
   auto channel_row = [&](int64_t c, int64_t ih) {
     return c < g.channels ? input + size_t((c * in_h + ih) * in_w) * eb : pad_row;
   };
+  InterleaveQuad interleave_quad = interleave_quad_u8;
+#if defined(__x86_64__)
+  if (isa >= Isa::Avx512) {
+    interleave_quad = avx512::interleave_quad_u8;
+  } else if (isa >= Isa::Avx2) {
+    interleave_quad = avx2::interleave_quad_u8;
+  }
+#else
+  (void)isa;
+#endif
   // `len` pixels of one group from its channels' rows (element pointers at the first sample).
   auto write_pixels = [&](const uint8_t* const* from, int64_t len, uint8_t* dst) {
-    switch (mode) {
-      case QuantMode::A8:
-        interleave_u8(from, 1, len, len, flip, dst);
-        break;
-      case QuantMode::A16I16:
-        interleave_s16(reinterpret_cast<const float* const*>(from), 1, len, len, q16,
-                       reinterpret_cast<int16_t*>(dst));
-        break;
-      case QuantMode::A16:
-        std::memcpy(dst, from[0], size_t(len) * 4);
-        break;
+    if (mode == QuantMode::A8) {
+      interleave_quad(from, len, flip, dst);
+    } else {
+      interleave_s16(reinterpret_cast<const float* const*>(from), 1, len, len, q16,
+                     reinterpret_cast<int16_t*>(dst));
     }
   };
   const uint8_t* rows_of[4];
@@ -378,19 +369,6 @@ ConvImage::ConvImage(const QSource& b, QuantMode mode, const Int16Quantization& 
           fill(dst, lo);
           fill(dst + hi * 4, wg - hi);
           for (int c = 0; c < lanes; ++c) rows_of[c] = channel_row(lanes * q + c, ih);
-          if (mode == QuantMode::A16) {
-            // One float channel per pixel: sample straight into the image.
-            const float* src = reinterpret_cast<const float*>(rows_of[0]) + first;
-            float* to = reinterpret_cast<float*>(dst) + lo;
-            if (s2 == 1) {
-              std::memcpy(to, src, size_t(hi - lo) * sizeof(float));
-            } else if (s2 == 2) {
-              take_even(src, hi - lo, in_w - first, to);
-            } else {
-              for (int64_t j = 0; j < hi - lo; ++j) to[j] = src[j * s2];
-            }
-            continue;
-          }
           if (eb == 1) {
             sample_rows(rows_of, lanes, first, hi - lo, s2, in_w, samples, sampled);
           } else {

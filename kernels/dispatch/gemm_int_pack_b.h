@@ -4,7 +4,8 @@
 // implicit GEMM on one copy of it per call (no im2col, no packing per column block).
 // BReader: everything else (matrices, and convolutions with GEMM-layout weights through im2col)
 // is packed block by block into the strips of a kernel set's layout (gemm_int_kernels.h),
-// converting int8 to uint8, quantizing to int16 or copying floats.
+// converting int8 to uint8 or quantizing to int16. (Weight-only float, mode A16, runs on the FP32
+// path's own: gemm_a16_f32.h.)
 #pragma once
 
 #include <algorithm>
@@ -68,6 +69,17 @@ class BReader {
   std::vector<const uint8_t*>& rows_;
 };
 
+// The pixels of one group of four uint8 channel rows: out[4 j + i] = rows[i][j] ^ flip for j in
+// [0, count) (flip 0x80 turns int8 into uint8). ConvImage's inner loop for mode A8, per ISA.
+using InterleaveQuad = void (*)(const uint8_t* const* rows, int64_t count, uint8_t flip,
+                                uint8_t* out);
+namespace avx2 {
+void interleave_quad_u8(const uint8_t* const* rows, int64_t count, uint8_t flip, uint8_t* out);
+}
+namespace avx512 {
+void interleave_quad_u8(const uint8_t* const* rows, int64_t count, uint8_t flip, uint8_t* out);
+}
+
 }  // namespace nibble::kernels::qgemm_detail
 
 namespace nibble::kernels::qgemm_detail {
@@ -75,8 +87,8 @@ namespace nibble::kernels::qgemm_detail {
 // A convolution (2-D: any kernel, stride, dilation and padding) as an implicit GEMM on one copy
 // of its input per call: padded, split into stride phases (s1 x s2 sub-images, so that a strided
 // tap becomes a shift) and with the channels of one K unit interleaved per pixel — the (channel
-// group, tap, channel) K order of pack_qconv_weights, ku channels per group (4 uint8, 2 int16
-// quantized on the way, or 1 float: 4 bytes per pixel in every mode). K unit (group, kh, kw) at
+// group, tap, channel) K order of pack_qconv_weights, ku channels per group (4 uint8, or 2 int16
+// quantized on the way: 4 bytes per pixel in both modes). K unit (group, kh, kw) at
 // grid column v = oh * wg + ow is the pixel of phase ((kh dh) % s1, (kw dw) % s2), that group,
 // row oh + (kh dh) / s1, column ow + (kw dw) / s2, so the NR columns of every K unit are one
 // contiguous run at a fixed offset (unit_offsets) that the tiles load directly. The copy is one
@@ -90,9 +102,9 @@ class ConvImage {
     return g.in[0] == 1 && g.out[0] == 1 && g.kernel[0] == 1;
   }
   // Copies what output columns [n_begin, n_end) need, with room for tiles of `nr` columns to
-  // read past the last one.
+  // read past the last one; `isa`: the tiles' (the copy's vector code is chosen to match).
   ConvImage(const QSource& b, QuantMode mode, const Int16Quantization& q16, int64_t n_begin,
-            int64_t n_end, int64_t nr);
+            int64_t n_end, int64_t nr, Isa isa);
 
   int64_t v_begin() const { return v_begin_; }
   int64_t v_end() const { return v_end_; }

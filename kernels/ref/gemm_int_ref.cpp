@@ -59,7 +59,10 @@ void store(const QEpilogue& ep, const QOutput& out, int64_t m, int64_t n, float 
   const bool is_unsigned = out.type == QType::U8;
   const float lo = (is_unsigned ? 0.0f : -128.0f) - static_cast<float>(out.zero_point);
   const float hi = (is_unsigned ? 255.0f : 127.0f) - static_cast<float>(out.zero_point);
-  const float t = std::min(std::max(y * (1.0f / out.scale), lo), hi);
+  // As QuantizeLinear: a true division; NaN (max/min keep their first operand on NaN here, so
+  // test it) maps to lo like the vector code's clamp.
+  const float v = y / out.scale;
+  const float t = std::isnan(v) ? lo : std::min(std::max(v, lo), hi);
   const int32_t q = static_cast<int32_t>(std::nearbyint(t)) + out.zero_point;
   if (is_unsigned) {
     static_cast<uint8_t*>(out.data)[index] = static_cast<uint8_t>(q);
@@ -117,14 +120,13 @@ void qgemm_reference(QuantMode mode, int64_t rows, int64_t depth, const int8_t* 
       const int8_t* wr = w + m * w_row_stride;
       const float bias = ep.bias ? ep.bias[m] : 0.0f;
       if (mode == QuantMode::A16) {
+        // The fake-quant graph's arithmetic: the dequantized weight q * scale times x.
         acc_f.assign(size_t(cols), 0.0f);
         for (int64_t k = 0; k < depth; ++k) {
-          const float wk = wr[k];
+          const float wk = static_cast<float>(wr[k]) * row_scales[m];
           for (int64_t j = 0; j < cols; ++j) acc_f[size_t(j)] += wk * bf[size_t(k * cols + j)];
         }
-        for (int64_t j = 0; j < cols; ++j) {
-          store(ep, out, m, c0 + j, std::fma(acc_f[size_t(j)], row_scales[m], bias));
-        }
+        for (int64_t j = 0; j < cols; ++j) store(ep, out, m, c0 + j, acc_f[size_t(j)] + bias);
         continue;
       }
       acc_i.assign(size_t(cols), 0);

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "kernels/gemm_int.h"
+#include "kernels/quantize_f32.h"
 #include "nibble/error.h"
 
 using namespace nibble::kernels;
@@ -471,6 +472,30 @@ TEST_CASE("qgemm convolutions deeper than a K block") {
   }
 }
 
+TEST_CASE("qgemm convolutions whose prepared weight panels split K (many output channels)") {
+  // 160 output channels x 1700 channels (1x1): the prepared panels of all rows would exceed the
+  // driver's budget for them, so K splits into blocks shallower than the kernel set's, and the
+  // 400 columns span two column blocks, each preparing every K block again.
+  std::mt19937 rng(23);
+  ref::ConvGeometry g;
+  g.channels = 1700;
+  g.in[1] = g.out[1] = 4;
+  g.in[2] = g.out[2] = 100;
+  for (QuantMode mode : {QuantMode::A8, QuantMode::A16I16}) {
+    const QType x_type = mode == QuantMode::A8 ? QType::S8 : QType::F32;
+    Problem p = matrix_problem(mode, 4, x_type, 160, g.im2col_rows(), g.out_size(), rng);
+    const size_t image = size_t(g.channels * g.in_size());
+    p.x = x_type == QType::F32 ? random_floats(image, 2.0f, rng)
+                               : random_bytes<int8_t>(image, -128, 127, rng);
+    p.source.conv = &g;
+    p.source.zero_point = mode == QuantMode::A8 ? -5 : 0;
+    if (mode == QuantMode::A16I16) p.source.abs_max = float(source_abs_max(p));
+    p.out_type = QType::I32;
+    p.conv_taps = 1;
+    check(p, qgemm_kind_name(mode, 4) + " many-row conv");
+  }
+}
+
 TEST_CASE("convolution weights take only convolutions of their geometry") {
   std::vector<int8_t> w(size_t(4 * 8 * 9), 1);
   const float scale = 0.1f;
@@ -526,4 +551,103 @@ TEST_CASE("qgemm rejects mismatched types, zero points and column ranges") {
   QOutput ints{QType::I32, yf.data(), 4, 1, 1.0f, 0};
   CHECK_THROWS_AS(qgemm(a16, floats, 4, 0, 4, {}, ints), nibble::Error);
   CHECK_NOTHROW(qgemm(a8, bytes, 4, 0, 4, {}, out));
+}
+
+TEST_CASE("qgemm convolutions on rows around the input copy's vector widths (A8)") {
+  // The channel-quad copy interleaves 32 (AVX2) or 64 (AVX-512) pixels per step with a tail:
+  // rows around those widths, unpadded 1x1 planes copied as one run, padded rows, stride 2;
+  // requantized with SiLU and exact int32 sums.
+  std::mt19937 rng(18);
+  struct Geo {
+    int64_t kernel, stride, pad, h, w;
+  };
+  const Geo geos[] = {{1, 1, 0, 2, 31}, {1, 1, 0, 3, 33}, {1, 1, 0, 1, 64},  {1, 1, 0, 2, 65},
+                      {3, 1, 1, 3, 63}, {3, 1, 1, 2, 97}, {3, 2, 1, 4, 130}, {1, 1, 0, 5, 40}};
+  int variant = 0;
+  for (int bits : {8, 4}) {
+    for (const Geo& geo : geos) {
+      ++variant;
+      ref::ConvGeometry g;
+      g.channels = variant % 2 ? 6 : 9;
+      g.in[1] = geo.h;
+      g.in[2] = geo.w;
+      g.kernel[1] = g.kernel[2] = geo.kernel;
+      g.stride[1] = g.stride[2] = geo.stride;
+      g.pad[1] = g.pad[2] = geo.pad;
+      g.out[1] = (geo.h + 2 * geo.pad - geo.kernel) / geo.stride + 1;
+      g.out[2] = (geo.w + 2 * geo.pad - geo.kernel) / geo.stride + 1;
+      const QType x_type = variant % 3 ? QType::U8 : QType::S8;
+      Problem p = matrix_problem(QuantMode::A8, bits, x_type, 11, g.im2col_rows(), g.out_size(),
+                                 rng);
+      const size_t image = size_t(g.channels * g.in_size());
+      p.x = x_type == QType::U8 ? random_bytes<uint8_t>(image, 0, 255, rng)
+                                : random_bytes<int8_t>(image, -128, 127, rng);
+      p.source.conv = &g;
+      p.source.zero_point = x_type == QType::U8 ? 120 : 5;
+      p.conv_taps = geo.kernel * geo.kernel;
+      const std::string what = "k" + std::to_string(geo.kernel) + " s" +
+                               std::to_string(geo.stride) + " w" + std::to_string(geo.w);
+      p.out_type = QType::I32;
+      check(p, what + " sums");
+      p.out_type = QType::U8;
+      p.out_scale = 0.05f;
+      p.out_zero_point = 100;
+      p.bias.assign(size_t(p.m), 0.25f);
+      p.epilogue.silu = true;
+      check(p, what + " silu");
+      // SiLU far out on both sides (e^-|y| held at 2^-126 there), as float.
+      p.out_type = QType::F32;
+      for (size_t r = 0; r < p.bias.size(); ++r) p.bias[r] = r % 2 ? 100.0f : -100.0f;
+      check(p, what + " silu far out");
+    }
+  }
+}
+
+TEST_CASE("qgemm requantized outputs equal QuantizeLinear on the float outputs, bit for bit") {
+  // The fused epilogue divides by the output scale as QuantizeLinear does (quantize_f32.h), so
+  // a QConv that writes 8-bit values itself is the QConv + QuantizeLinear pair exactly, SiLU
+  // included (both sides take the same float y). A scale whose reciprocal is inexact and
+  // outputs spread over many steps make multiply-by-reciprocal rounding differences show up.
+  std::mt19937 rng(19);
+  for (int bits : {8, 4}) {
+    for (int variant = 0; variant < 3; ++variant) {
+      const bool silu = variant == 1, ties = variant == 2;
+      for (QType out : {QType::U8, QType::S8}) {
+        Problem p = matrix_problem(QuantMode::A8, bits, QType::U8, 120, 150, 45, rng);
+        p.source.zero_point = 128;
+        p.source.scale = 0.37f;
+        p.bias.resize(size_t(p.m));
+        std::uniform_real_distribution<float> bd(-3.0f, 3.0f);
+        for (float& b : p.bias) b = bd(rng);
+        p.out_scale = 0.0113f;
+        if (ties) {
+          // y = bias = (r - 59.5) * out_scale rounded to float: halfway cases, where y times
+          // 1 / out_scale rounds to the other integer for about one row in eight.
+          std::fill(p.w.begin(), p.w.end(), int8_t{0});
+          for (int64_t r = 0; r < p.m; ++r) p.bias[size_t(r)] = float((r - 59.5) * 0.0113f);
+        }
+        p.epilogue.silu = silu;
+        p.out_zero_point = out == QType::U8 ? 77 : -5;
+        for (Isa isa : isas_to_test()) {
+          p.out_type = QType::F32;
+          const std::vector<uint8_t> floats = run(p, isa, false, nullptr);
+          p.out_type = out;
+          std::string kernel;
+          const std::vector<uint8_t> fused = run(p, isa, false, &kernel);
+          INFO(kernel, " variant=", variant);
+          const int64_t count = p.m * p.n;
+          std::vector<uint8_t> expected(static_cast<size_t>(count));
+          const float* y = reinterpret_cast<const float*>(floats.data());
+          if (out == QType::U8) {
+            quantize_f32_kernel<uint8_t>(Isa::Ref)(y, expected.data(), count, p.out_scale,
+                                                   p.out_zero_point);
+          } else {
+            quantize_f32_kernel<int8_t>(Isa::Ref)(y, reinterpret_cast<int8_t*>(expected.data()),
+                                                  count, p.out_scale, p.out_zero_point);
+          }
+          CHECK(fused == expected);
+        }
+      }
+    }
+  }
 }

@@ -40,6 +40,7 @@ struct BenchOptions {
   std::string fill = "random";
   uint64_t seed = 0;
   bool serve = false;
+  WeightOnlyActivations weight_only_activations = WeightOnlyActivations::Float;
 };
 
 // ---- inputs ----------------------------------------------------------------------------------
@@ -201,6 +202,7 @@ int run(const BenchOptions& options) {
   SessionOptions session_options;
   session_options.num_threads = options.threads;
   session_options.input_shapes = parse_shapes(options.shapes);
+  session_options.weight_only_activations = options.weight_only_activations;
   const Clock::time_point load_start = Clock::now();
   const Session session = Session::load(options.model, session_options);
   const double load_ms = ms_since(load_start);
@@ -327,6 +329,7 @@ Command add_bench_command(CLI::App& nibble) {
       ->option_text("random|zeros");
   cmd->add_option("--seed", options->seed, "Seed of the random inputs (default 0)")
       ->option_text("S");
+  add_weight_only_activations_option(*cmd, options->weight_only_activations);
   cmd->add_flag("--serve", options->serve,
                 "Stay loaded: each stdin line N runs N timed iterations and answers one JSON "
                 "line {\"runs_ms\": [...]} (for bench/peers/peers.py)");

@@ -11,6 +11,7 @@
 #include "engine/plan/plan.h"
 #include "frontend/onnx/onnx_loader.h"
 #include "tools/nibble/commands.h"
+#include "tools/nibble/run_common.h"
 
 namespace nibble::cli {
 
@@ -19,6 +20,7 @@ namespace {
 struct InspectOptions {
   std::string model;
   bool reference = false;
+  WeightOnlyActivations weight_only_activations = WeightOnlyActivations::Float;
 };
 
 std::string kernel_text(const KernelInfo& k) {
@@ -46,7 +48,13 @@ int run_inspect(const InspectOptions& options) {
     shapes[value.name] = shape;
   }
   ThreadPool pool(1);
-  const auto plan = build_plan(graph, shapes, {}, !options.reference, size_t{16} << 30, pool);
+  std::shared_ptr<const Plan> plan;
+  try {
+    plan = build_plan(graph, shapes, {}, !options.reference, size_t{16} << 30, pool,
+                      options.weight_only_activations);
+  } catch (const Error& e) {
+    throw Error(e.kind(), options.model + ": " + e.what());
+  }
   const Graph& g = plan->graph;
 
   std::map<std::string, std::pair<int, size_t>> by_kernel;  // family -> nodes, packed bytes
@@ -91,6 +99,19 @@ int run_inspect(const InspectOptions& options) {
   std::printf("\n");
   std::printf("model initializers:  %zu B, of which float %zu B\n", constant_bytes,
               float_weight_bytes);
+  std::printf("inputs:");
+  for (ValueId v : graph.inputs) {
+    const Value& value = graph.values[size_t(v)];
+    std::printf(" %s %s %s", value.name.c_str(), dtype_name(value.dtype),
+                shape_str(shapes[value.name]).c_str());
+  }
+  std::printf("\n");
+  if (!graph.constant_inputs.empty()) {
+    // Graph inputs with an initializer: ONNX Runtime takes values for them, nibble refuses them.
+    std::printf("constant inputs:     %zu graph inputs with initializers, folded at load "
+                "(cannot be fed at run time), e.g. '%s'\n",
+                graph.constant_inputs.size(), graph.constant_inputs.front().c_str());
+  }
   return 0;
 }
 
@@ -101,6 +122,7 @@ Command add_inspect_command(CLI::App& nibble) {
   CLI::App* cmd = nibble.add_subcommand(
       "inspect", "Show the planned graph: per node the kernel and packed weight bytes");
   cmd->add_option("model", options->model, "ONNX model")->required()->check(CLI::ExistingFile);
+  add_weight_only_activations_option(*cmd, options->weight_only_activations);
   cmd->add_flag("--reference", options->reference,
                 "Plan without fusion (every node as written)");
   return Command{cmd, [options] { return run_inspect(*options); }};

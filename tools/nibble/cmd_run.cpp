@@ -33,6 +33,7 @@ struct RunOptions {
   std::vector<std::string> inputs;
   int threads = 0;
   bool reference = false;
+  WeightOnlyActivations weight_only_activations = WeightOnlyActivations::Float;
   std::string save_inputs;
   std::string save_outputs;
   int warmup = 0;
@@ -180,6 +181,7 @@ int run(const RunOptions& options) {
   session_options.num_threads = options.threads;
   session_options.optimization =
       options.reference ? OptimizationLevel::None : OptimizationLevel::All;
+  session_options.weight_only_activations = options.weight_only_activations;
   const Clock::time_point load_start = Clock::now();
   const Session session = Session::load(options.model, session_options);
   std::printf("model    %s (loaded in %.1f ms)\n", options.model.c_str(), ms_since(load_start));
@@ -248,6 +250,7 @@ Command add_run_command(CLI::App& nibble) {
       ->check(at_least(0))
       ->option_text("T");
   cmd->add_flag("--reference", options->reference, "Unoptimized reference path (no fusion)");
+  add_weight_only_activations_option(*cmd, options->weight_only_activations);
   cmd->add_option("--save-inputs", options->save_inputs, "Write inputs as DIR/<name>.npy")
       ->option_text("DIR");
   cmd->add_option("--save-outputs", options->save_outputs, "Write outputs as DIR/<name>.npy")

@@ -87,6 +87,19 @@ std::string InputGenerator::describe(DType dtype) const {
   return random_floats ? "uniform 0..1 (seed " + std::to_string(seed_) + ")" : "zeros";
 }
 
+CLI::Option* add_weight_only_activations_option(CLI::App& command, WeightOnlyActivations& value) {
+  return command
+      .add_option_function<std::string>(
+          "--weight-only-activations",
+          [&value](const std::string& name) {
+            value = name == "int16" ? WeightOnlyActivations::Int16 : WeightOnlyActivations::Float;
+          },
+          "Activations of W4A16 / W8A16 layers: float (default; the fake-quant arithmetic) or "
+          "int16 (quantized per tensor at run time: faster, near-lossless)")
+      ->check(CLI::IsMember({"float", "int16"}))
+      ->option_text("float|int16");
+}
+
 CLI::Validator at_least(int minimum) {
   return CLI::Validator(
       [minimum](std::string& value) {

@@ -70,4 +70,7 @@ std::vector<double> timed_runs(int warmup, int iters, RunOnce&& run_once) {
 // DBL_MAX spelled out).
 CLI::Validator at_least(int minimum);
 
+// --weight-only-activations float|int16: SessionOptions::weight_only_activations.
+CLI::Option* add_weight_only_activations_option(CLI::App& command, WeightOnlyActivations& value);
+
 }  // namespace nibble::cli

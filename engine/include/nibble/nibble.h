@@ -30,6 +30,14 @@ enum class OptimizationLevel {
   All,   // constant folding, dead-node removal and every fusion nibble has
 };
 
+// What the activations of weight-only quantized layers (W4A16 / W8A16: nibble.QConv and
+// nibble.QMatMul with float inputs) are multiplied as.
+enum class WeightOnlyActivations {
+  Float,  // float, against weights expanded to q * scale: the fake-quant graph's arithmetic
+  Int16,  // quantized per tensor to int16 at run time (int16 x int16 -> int32 dot products):
+          // faster, near-lossless; depthwise layers stay float
+};
+
 struct SessionOptions {
   int num_threads = 0;  // threads used by one run; 0 = all hardware threads
   OptimizationLevel optimization = OptimizationLevel::All;
@@ -38,6 +46,7 @@ struct SessionOptions {
   std::map<std::string, Shape> input_shapes;
   // Upper bound for any single tensor nibble allocates (hostile models declare huge shapes).
   size_t max_tensor_bytes = size_t{16} << 30;
+  WeightOnlyActivations weight_only_activations = WeightOnlyActivations::Float;
 };
 
 struct TensorInfo {

@@ -1,6 +1,9 @@
 // FP32 convolution in NCHW on the packed GEMM's micro-kernels (gemm_f32.h), and a direct kernel
 // for depthwise 2-D convolutions.
 //
+// 3x3 stride-1 convolutions with enough channels run Winograd F(4x4, 3x3) (F(2x2, 3x3) on small
+// images) instead (kernels/winograd_f32.h), on the same micro-kernels.
+//
 // Layout: activations stay NCHW (the engine's layout), so no op around a convolution pays a
 // conversion. Per group, the convolution is the GEMM C[out_channels x positions] =
 // W[out_channels x (C·taps)] · im2col(X), with W packed once at load. How B = im2col(X) reaches
@@ -55,11 +58,16 @@ struct DwConvF32Kernel {
 };
 const DwConvF32Kernel& dwconv_f32_kernel(Isa isa);
 
+struct WinogradF32Kernel;  // kernels/winograd_f32.h
+
 // Weights packed for one shape and ISA, once at load.
 struct ConvF32Weights {
-  const GemmF32Kernel* gemm = nullptr;     // general convolutions
+  const GemmF32Kernel* gemm = nullptr;     // general convolutions (and Winograd's GEMMs)
   const DwConvF32Kernel* depthwise = nullptr;  // direct_depthwise() shapes
-  std::vector<float> data;  // packed A of each group (group_stride apart), or the taps [C][kh*kw]
+  const WinogradF32Kernel* winograd = nullptr;  // 3x3 stride-1 shapes where it is faster
+  // Packed A of each group (group_stride apart), or of each Winograd transform point (also
+  // group_stride apart), or the depthwise taps [C][kh*kw].
+  std::vector<float> data;
   int64_t group_stride = 0;
 
   size_t bytes() const { return data.size() * sizeof(float); }

@@ -27,6 +27,7 @@ namespace nibble::kernels {
 // depthwise layer holds channels x taps values (a few KiB), so nibble packing saves nothing
 // that matters while every tap would pay an unpack.
 struct PackedQDwWeights {
+  QuantMode mode = QuantMode::A8;  // A8, or A16: weight-only, for float activations
   int bits = 8;                 // 8 or 4: the range the values were checked against
   int64_t channels = 0, taps = 0;
   Isa isa = Isa::Ref;           // row kernel chosen at pack time
@@ -45,6 +46,12 @@ struct PackedQDwWeights {
 PackedQDwWeights pack_qdwconv_weights(int bits, int64_t channels, int64_t taps, const int8_t* w,
                                       const float* scales, bool per_channel,
                                       Isa isa = active_isa());
+// The same for `mode`: A8 as above, or A16 (weight-only W8A16 / W4A16: float activations; qdwconv
+// expands each channel's taps to q * scale and runs the FP32 depthwise kernel of conv_f32.h, so
+// the result is the fake-quant graph's up to float summation order). A16I16 is refused.
+PackedQDwWeights pack_qdwconv_weights(QuantMode mode, int bits, int64_t channels, int64_t taps,
+                                      const int8_t* w, const float* scales, bool per_channel,
+                                      Isa isa = active_isa());
 
 // True when `g` (the geometry of one group) is a convolution qdwconv runs: one channel, 1-D or
 // 2-D (in[0] == out[0] == kernel[0] == 1).
@@ -52,7 +59,7 @@ bool qdwconv_supports(const ref::ConvGeometry& g);
 
 // Channels [c_begin, c_end) of one image. `x.conv` is the geometry of one group (channels == 1)
 // and x.data the image's first channel, channels x.conv->in_size() apart; x.type U8 or S8 with
-// its scale and zero point. Output channel c, position n at out.data[c * out.row_stride + n]
+// its scale and zero point (mode A8), or F32 (mode A16). Output channel c, position n at out.data[c * out.row_stride + n]
 // (out.col_stride must be 1). Single-threaded and thread-safe (scratch is per thread): callers
 // split channel ranges across threads. Throws nibble::Error(InvalidArgument) on an unsupported
 // geometry, a float source, a tap count other than the weights', or a range outside

@@ -11,21 +11,24 @@
 //   A8      W8A8 / W4A8: uint8 or int8 activations with a zero point; exact int32 dot products,
 //           the zero point compensated through precomputed weight row sums.
 //   A16     W8A16 / W4A16 (weight-only): float activations; the weights stay at 8/4 bits in memory
-//           and are expanded to float inside the kernel, once per cached block of the output.
+//           and are expanded to float (q * scale) inside the kernel, once per cached block of the
+//           output, for the FP32 micro-kernels (kernels/dispatch/gemm_a16_f32.h).
 //   A16I16  W8A16i16 / W4A16i16: float activations quantized per tensor to int16 at run time,
 //           int16 x int16 -> int32 dot products (vpmaddwd / vpdpwssd).
 //
-// Epilogue, per output element (m, n), with acc the integer (A8, A16I16) or float (A16) sum:
+// Epilogue, per output element (m, n), with acc the integer sum (A8, A16I16):
 //   A8:      y = (w_scale[m] * x_scale) * float(acc - x_zero_point * row_sum[m]) + bias[m]
-//   A16:     y = w_scale[m] * acc + bias[m]
+//   A16:     y = sum_k (w[m][k] * w_scale[m]) * x[k][n] + bias[m], in float (the dequantized
+//            weights, as the fake-quant graph computes; summation order aside)
 //   A16I16:  y = (w_scale[m] * x16_scale) * float(acc) + bias[m]
 //   with acc = sum_k w[m][k] * x[k][n] (x as stored), then y = silu(y) if asked,
 //   y = clamp(y, clamp_min, clamp_max), and the output is y (F32),
-//   clamp(round_half_even(y * (1 / out_scale)) + out_zero_point) (U8/S8, for chains of quantized
-//   layers), or the raw integer sum acc - x_zero_point * row_sum[m] (I32, integer modes only:
-//   ConvInteger/MatMulInteger, and what tests compare exactly). The multiply-add is fused (one
-//   rounding) everywhere, so requantized outputs match the reference exactly unless SiLU is used
-//   (a vector exp; within one quantization step).
+//   clamp(round_half_even(y / out_scale) + out_zero_point) (U8/S8, for chains of quantized
+//   layers: a true division, bit for bit what QuantizeLinear on the F32 output gives, see
+//   quantize_f32.h), or the raw integer sum acc - x_zero_point * row_sum[m] (I32, integer modes
+//   only: ConvInteger/MatMulInteger, and what tests compare exactly). The multiply-add is fused
+//   (one rounding) everywhere, so requantized outputs match the reference exactly unless SiLU is
+//   used (a vector exp within about 6e-7 relative of x sigmoid(x); within one quantization step).
 #pragma once
 
 #include <cstdint>

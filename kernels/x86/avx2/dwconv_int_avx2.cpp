@@ -17,13 +17,7 @@ constexpr int kRows = 4;
 }
 
 void dwconv_int_plane(const Plane& p, const qd::TileEpilogue& ep) {
-  qd::Tile t;
-  t.dst = p.dst;
-  t.dst_ld = p.width;
-  const qd::avx2::TileStore store(t, ep);
   const __m256i comp = _mm256_set1_epi32(ep.comp[p.channel]);
-  const __m256 scale = _mm256_set1_ps(ep.scale[p.channel]);
-  const __m256 bias = _mm256_set1_ps(ep.bias[p.channel]);
   int32_t* sums = p.sums;
   for (int64_t r = 0; r < p.rows; r += kRows) {
     // Rows past the end recompute the last row (a valid address) and are not stored.
@@ -57,19 +51,9 @@ void dwconv_int_plane(const Plane& p, const qd::TileEpilogue& ep) {
       }
     }
   }
-  // The epilogue over the plane's sums, 8 at a time.
+  // The epilogue over the plane's sums as one row.
   const int64_t count = p.rows * p.width;
-  for (int64_t i = 0; i < count; i += 8) {
-    const int valid = static_cast<int>(std::min<int64_t>(count - i, 8));
-    // Lanes past the plane read the buffer's slack and are not stored.
-    const __m256i sum = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p.sums + i));
-    const int vec = static_cast<int>(i / 8);
-    if (store.out == QType::I32) {
-      store.sums(sum, 0, vec, valid);
-    } else {
-      store(_mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), scale, bias), 0, vec, valid);
-    }
-  }
+  qd::avx2::store_int_rows(sums, count, 1, count, p.channel, p.dst, count, ep);
 }
 
 }  // namespace nibble::kernels::qdw_detail::avx2

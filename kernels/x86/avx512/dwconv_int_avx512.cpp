@@ -17,20 +17,15 @@ constexpr int kRows = 4;
 }
 
 void dwconv_int_plane(const Plane& p, const qd::TileEpilogue& ep) {
-  qd::Tile t;
-  t.dst = p.dst;
-  t.dst_ld = p.width;
-  const qd::avx512::TileStore store(t, ep);
   const __m512i comp = _mm512_set1_epi32(ep.comp[p.channel]);
-  const __m512 scale = _mm512_set1_ps(ep.scale[p.channel]);
-  const __m512 bias = _mm512_set1_ps(ep.bias[p.channel]);
   int32_t* sums = p.sums;
   for (int64_t r = 0; r < p.rows; r += kRows) {
     // Rows past the end recompute the last row (a valid address) and are not stored.
     int64_t row[kRows];
     for (int q = 0; q < kRows; ++q) row[q] = std::min<int64_t>(r + q, p.rows - 1) * p.pitch;
     for (int64_t i = 0; i < p.width; i += 16) {
-      const __mmask16 mask = qd::avx512::column_mask(static_cast<int>(std::min<int64_t>(p.width - i, 16)), 0);
+      const int64_t valid = std::min<int64_t>(p.width - i, 16);
+      const __mmask16 mask = static_cast<__mmask16>((1u << valid) - 1);
       __m512i acc[kRows];
 #pragma GCC unroll 4
       for (int q = 0; q < kRows; ++q) acc[q] = _mm512_setzero_si512();
@@ -51,18 +46,9 @@ void dwconv_int_plane(const Plane& p, const qd::TileEpilogue& ep) {
       }
     }
   }
-  // The epilogue over the plane's sums, 16 at a time.
+  // The epilogue over the plane's sums as one row.
   const int64_t count = p.rows * p.width;
-  for (int64_t i = 0; i < count; i += 16) {
-    const __mmask16 mask = qd::avx512::column_mask(static_cast<int>(std::min<int64_t>(count - i, 16)), 0);
-    const __m512i sum = _mm512_maskz_loadu_epi32(mask, p.sums + i);
-    const int vec = static_cast<int>(i / 16);
-    if (store.out == QType::I32) {
-      store.sums(sum, 0, vec, mask);
-    } else {
-      store(_mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), scale, bias), 0, vec, mask);
-    }
-  }
+  qd::avx512::store_int_rows(sums, count, 1, count, p.channel, p.dst, count, ep);
 }
 
 }  // namespace nibble::kernels::qdw_detail::avx512

@@ -1,7 +1,7 @@
 // Shared pieces of the AVX-512 low-bit GEMM kernels (included only by kernels/x86/avx512/*.cpp,
 // which are compiled with AVX-512 F/BW/VL/DQ + VNNI flags): weight panel expansion, the tile
-// epilogue and its SiLU (on the exp of vec_math_avx512.h). Everything lives in
-// qgemm_detail::avx512 so that nothing here can be merged with the AVX2 copies at link time.
+// epilogue and its SiLU. Everything lives in qgemm_detail::avx512 so that nothing here can be
+// merged with the AVX2 copies at link time.
 #pragma once
 
 #include <immintrin.h>
@@ -11,7 +11,6 @@
 #include <limits>
 
 #include "kernels/dispatch/gemm_int_kernels.h"
-#include "kernels/x86/avx512/vec_math_avx512.h"
 
 namespace nibble::kernels::qgemm_detail::avx512 {
 
@@ -71,81 +70,134 @@ inline void prepare_s16(const uint8_t* packed, int bits, int64_t count, void* ou
   }
 }
 
-inline void prepare_f32(const uint8_t* packed, int bits, int64_t count, void* out) {
-  float* o = static_cast<float*>(out);
-  for (int64_t i = 0; i < count; i += 64) {
-    const __m512i w = load_s8x64(packed + i * bits / 8, bits);
-    _mm512_storeu_ps(o + i, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm512_castsi512_si128(w))));
-    _mm512_storeu_ps(o + i + 16,
-                     _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm512_extracti32x4_epi32(w, 1))));
-    _mm512_storeu_ps(o + i + 32,
-                     _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm512_extracti32x4_epi32(w, 2))));
-    _mm512_storeu_ps(o + i + 48,
-                     _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm512_extracti32x4_epi32(w, 3))));
-  }
-}
-
 // ---- epilogue --------------------------------------------------------------------------------
 
-// x * sigmoid(x) = x / (1 + e^-x), the reciprocal by vrcp14ps and one Newton step (about
-// 1 ulp away from a division, at a fraction of its cost; the GEMM is fast enough for the
-// epilogue to matter).
+// x * sigmoid(x), as x / (1 + e) for x >= 0 and x e / (1 + e) for x < 0 with e = e^-|x|, which
+// never overflows; e is held at 2^-126 or more so that every step stays on normal floats
+// (denormal operands cost a microcode assist each). e = 2^t, t = -|x| log2(e) = n + f with
+// |f| <= 1/2: a degree-5 polynomial for 2^f (relative error 2.4e-7) scaled by 2^n. Within
+// about 6e-7 of x sigmoid(x) relative, in 15 instructions: the epilogue's main cost when K is
+// small (1x1 convolutions), so this is cheaper than a full-precision exp.
 NIBBLE_INLINE __m512 silu(__m512 x) {
   const __m512 one = _mm512_set1_ps(1.0f);
-  const __m512 d =
-      _mm512_add_ps(one, ::nibble::kernels::avx512::exp_ps(_mm512_sub_ps(_mm512_setzero_ps(), x)));
-  __m512 r = _mm512_rcp14_ps(d);
-  r = _mm512_fmadd_ps(r, _mm512_fnmadd_ps(d, r, one), r);
-  return _mm512_mul_ps(x, r);
+  const __m512 magnitude =
+      _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(x), _mm512_set1_epi32(0x7FFFFFFF)));
+  const __m512 t = _mm512_max_ps(_mm512_mul_ps(magnitude, _mm512_set1_ps(-1.44269504088896341f)),
+                                 _mm512_set1_ps(-126.0f));
+  const __m512 n = _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  const __m512 f = _mm512_sub_ps(t, n);
+  __m512 p = _mm512_set1_ps(1.327647129e-3f);
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(9.675540961e-3f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(5.550713092e-2f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(2.402212024e-1f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(6.931469440e-1f));
+  p = _mm512_fmadd_ps(p, f, one);
+  const __m512 e = _mm512_scalef_ps(p, n);
+  const __mmask16 negative = _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_LT_OQ);
+  return _mm512_div_ps(_mm512_mask_mul_ps(x, negative, x, e), _mm512_add_ps(one, e));
 }
 
-NIBBLE_INLINE __mmask16 column_mask(int cols, int vec) {
-  const int valid = cols - 16 * vec;
-  return valid >= 16 ? __mmask16(0xFFFF) : valid <= 0 ? __mmask16(0) : __mmask16((1u << valid) - 1);
-}
+// The epilogue proper, on int32 sums already less the zero-point compensation, one vector of
+// a row at a time. It is instantiated per output kind and activation (epilogue::dispatch), so
+// that the stores have no branches per vector and keep their constants in registers; tiles
+// run it on their accumulators, the depthwise kernel on a plane of sums (store_int_rows).
+namespace epilogue {
 
-// The epilogue constants of one tile, held in locals (the output stores cannot alias them, so
-// the compiler keeps them in registers across the tile).
-struct TileStore {
-  QType out;
-  bool silu, clamp;
-  __m512 lo, hi, inv_scale, q_lo, q_hi;
+enum class Out : uint8_t { I32, F32, Q8 };  // Q8: U8 and S8 alike (the bounds differ)
+
+// The per-call constants, in registers.
+struct Constants {
+  __m512 lo, hi, out_scale, q_lo, q_hi;
   __m512i zero_point;
-  void* dst;
-  int64_t ld;
 
-  NIBBLE_INLINE TileStore(const Tile& t, const TileEpilogue& ep)
-      : out(ep.out),
-        silu(ep.silu),
-        clamp(ep.clamp_min > -std::numeric_limits<float>::infinity() ||
-              ep.clamp_max < std::numeric_limits<float>::infinity()),
-        lo(_mm512_set1_ps(ep.clamp_min)),
+  NIBBLE_INLINE explicit Constants(const TileEpilogue& ep)
+      : lo(_mm512_set1_ps(ep.clamp_min)),
         hi(_mm512_set1_ps(ep.clamp_max)),
-        inv_scale(_mm512_set1_ps(ep.inv_out_scale)),
+        out_scale(_mm512_set1_ps(ep.out_scale)),
         q_lo(_mm512_set1_ps(ep.q_lo)),
         q_hi(_mm512_set1_ps(ep.q_hi)),
-        zero_point(_mm512_set1_epi32(ep.out_zero_point)),
-        dst(t.dst),
-        ld(t.dst_ld) {}
-
-  // Activates and stores y, the float result of row r, columns [16 vec, 16 vec + 16).
-  NIBBLE_INLINE void operator()(__m512 y, int r, int vec, __mmask16 mask) const {
-    if (silu) y = avx512::silu(y);
-    if (clamp) y = _mm512_min_ps(_mm512_max_ps(y, lo), hi);
-    const int64_t offset = r * ld + vec * 16;
-    if (out == QType::F32) {
-      _mm512_mask_storeu_ps(static_cast<float*>(dst) + offset, mask, y);
-      return;
-    }
-    const __m512 q = _mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(y, inv_scale), q_lo), q_hi);
-    const __m512i qi = _mm512_add_epi32(_mm512_cvtps_epi32(q), zero_point);
-    _mm_mask_storeu_epi8(static_cast<int8_t*>(dst) + offset, mask, _mm512_cvtepi32_epi8(qi));
-  }
-  // Integer sums straight out (QType::I32).
-  NIBBLE_INLINE void sums(__m512i s, int r, int vec, __mmask16 mask) const {
-    _mm512_mask_storeu_epi32(static_cast<int32_t*>(dst) + r * ld + vec * 16, mask, s);
-  }
+        zero_point(_mm512_set1_epi32(ep.out_zero_point)) {}
 };
+
+template <Out kOut>
+constexpr size_t kOutBytes = kOut == Out::Q8 ? 1 : 4;
+
+// Stores the lanes `mask` of the results of `sum` (a row's scale and bias given) at dst.
+template <Out kOut, bool kSilu, bool kClamp>
+NIBBLE_INLINE void store_vector(__m512i sum, __m512 scale, __m512 bias, const Constants& k,
+                                void* dst, __mmask16 mask) {
+  if constexpr (kOut == Out::I32) {
+    _mm512_mask_storeu_epi32(dst, mask, sum);
+  } else {
+    __m512 y = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), scale, bias);
+    if constexpr (kSilu) y = silu(y);
+    if constexpr (kClamp) y = _mm512_min_ps(_mm512_max_ps(y, k.lo), k.hi);
+    if constexpr (kOut == Out::F32) {
+      _mm512_mask_storeu_ps(dst, mask, y);
+    } else {
+      // As QuantizeLinear (quantize_f32.h): a true division, and NaN clamps to q_lo.
+      const __m512 q =
+          _mm512_min_ps(_mm512_max_ps(_mm512_div_ps(y, k.out_scale), k.q_lo), k.q_hi);
+      const __m512i qi = _mm512_add_epi32(_mm512_cvtps_epi32(q), k.zero_point);
+      _mm_mask_storeu_epi8(dst, mask, _mm512_cvtepi32_epi8(qi));
+    }
+  }
+}
+
+// Calls f.template operator()<kOut, kSilu, kClamp>() for the epilogue's output kind and
+// activation.
+template <typename F>
+NIBBLE_INLINE void dispatch(const TileEpilogue& ep, F&& f) {
+  const bool clamp = ep.clamp_min > -std::numeric_limits<float>::infinity() ||
+                     ep.clamp_max < std::numeric_limits<float>::infinity();
+  auto activation = [&]<Out kOut>() __attribute__((always_inline)) {
+    if (ep.silu) {
+      if (clamp) return f.template operator()<kOut, true, true>();
+      return f.template operator()<kOut, true, false>();
+    }
+    if (clamp) return f.template operator()<kOut, false, true>();
+    f.template operator()<kOut, false, false>();
+  };
+  switch (ep.out) {
+    case QType::I32:
+      return f.template operator()<Out::I32, false, false>();
+    case QType::F32:
+      return activation.template operator()<Out::F32>();
+    case QType::U8:
+    case QType::S8:
+      return activation.template operator()<Out::Q8>();
+  }
+}
+
+NIBBLE_INLINE __mmask16 first_lanes(int64_t count) {
+  return count >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << count) - 1);
+}
+
+}  // namespace epilogue
+
+// `rows` rows of `cols` results from int32 sums (less the compensation), row r from
+// sums + r * sums_ld, written to dst + r * dst_ld (elements of the output type), with the
+// per-row constants of rows row0 + r.
+__attribute__((noinline)) inline void store_int_rows(const int32_t* sums, int64_t sums_ld, int rows,
+                                                     int64_t cols, int64_t row0, void* dst,
+                                                     int64_t dst_ld, const TileEpilogue& ep) {
+  using epilogue::Out;
+  epilogue::dispatch(ep, [&]<Out kOut, bool kSilu, bool kClamp>() __attribute__((always_inline)) {
+    const epilogue::Constants k(ep);
+    for (int r = 0; r < rows; ++r) {
+      const int32_t* s = sums + r * sums_ld;
+      const __m512 scale = _mm512_set1_ps(ep.scale[row0 + r]);
+      const __m512 bias = _mm512_set1_ps(ep.bias[row0 + r]);
+      uint8_t* d = static_cast<uint8_t*>(dst) + size_t(r * dst_ld) * epilogue::kOutBytes<kOut>;
+      for (int64_t c = 0; c < cols; c += 16) {
+        const __mmask16 mask = epilogue::first_lanes(cols - c);
+        const __m512i sum = _mm512_maskz_loadu_epi32(mask, s + c);
+        epilogue::store_vector<kOut, kSilu, kClamp>(
+            sum, scale, bias, k, d + size_t(c) * epilogue::kOutBytes<kOut>, mask);
+      }
+    }
+  });
+}
 
 // Epilogue of an integer tile: acc[r][v] holds the int32 sums of row r, columns 16v...
 template <int MR, int NV>
@@ -159,27 +211,26 @@ NIBBLE_INLINE void finish_int_tile(__m512i (&acc)[MR][NV], const Tile& t, const 
     }
     return;
   }
-  const TileStore store(t, ep);
-  const int rows = t.rows, cols = t.cols;
+  using epilogue::Out;
+  epilogue::dispatch(ep, [&]<Out kOut, bool kSilu, bool kClamp>() __attribute__((always_inline)) {
+    const epilogue::Constants k(ep);
 #pragma GCC unroll 16
-  for (int r = 0; r < MR; ++r) {
-    if (r >= rows) continue;
-    const int64_t row = t.row0 + r;
-    const __m512i comp = _mm512_set1_epi32(ep.comp[row]);
-    const __m512 scale = _mm512_set1_ps(ep.scale[row]);
-    const __m512 bias = _mm512_set1_ps(ep.bias[row]);
+    for (int r = 0; r < MR; ++r) {
+      if (r >= t.rows) break;
+      const int64_t row = t.row0 + r;
+      const __m512i comp = _mm512_set1_epi32(ep.comp[row]);
+      const __m512 scale = _mm512_set1_ps(ep.scale[row]);
+      const __m512 bias = _mm512_set1_ps(ep.bias[row]);
+      uint8_t* d = static_cast<uint8_t*>(t.dst) + size_t(r * t.dst_ld) * epilogue::kOutBytes<kOut>;
 #pragma GCC unroll 16
-    for (int v = 0; v < NV; ++v) {
-      const __mmask16 mask = column_mask(cols, v);
-      if (!mask) continue;
-      const __m512i sum = _mm512_sub_epi32(acc[r][v], comp);
-      if (store.out == QType::I32) {
-        store.sums(sum, r, v, mask);
-      } else {
-        store(_mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), scale, bias), r, v, mask);
+      for (int v = 0; v < NV; ++v) {
+        if (t.cols <= 16 * v) break;
+        epilogue::store_vector<kOut, kSilu, kClamp>(
+            _mm512_sub_epi32(acc[r][v], comp), scale, bias, k,
+            d + size_t(16 * v) * epilogue::kOutBytes<kOut>, epilogue::first_lanes(t.cols - 16 * v));
       }
     }
-  }
+  });
 }
 
 template <int MR, int NV>
@@ -191,47 +242,6 @@ NIBBLE_INLINE void start_int_tile(__m512i (&acc)[MR][NV], const Tile& t) {
     for (int v = 0; v < NV; ++v) {
       acc[r][v] =
           t.first ? _mm512_setzero_si512() : _mm512_loadu_si512(p + r * t.partial_ld + v * 16);
-    }
-  }
-}
-
-// Float tiles (mode A16): the same with float sums.
-template <int MR, int NV>
-NIBBLE_INLINE void finish_f32_tile(__m512 (&acc)[MR][NV], const Tile& t, const TileEpilogue& ep) {
-  if (!t.last) {
-    float* p = static_cast<float*>(t.partial);
-#pragma GCC unroll 16
-    for (int r = 0; r < MR; ++r) {
-#pragma GCC unroll 16
-      for (int v = 0; v < NV; ++v) _mm512_storeu_ps(p + r * t.partial_ld + v * 16, acc[r][v]);
-    }
-    return;
-  }
-  const TileStore store(t, ep);
-  const int rows = t.rows, cols = t.cols;
-#pragma GCC unroll 16
-  for (int r = 0; r < MR; ++r) {
-    if (r >= rows) continue;
-    const int64_t row = t.row0 + r;
-    const __m512 scale = _mm512_set1_ps(ep.scale[row]);
-    const __m512 bias = _mm512_set1_ps(ep.bias[row]);
-#pragma GCC unroll 16
-    for (int v = 0; v < NV; ++v) {
-      const __mmask16 mask = column_mask(cols, v);
-      if (!mask) continue;
-      store(_mm512_fmadd_ps(acc[r][v], scale, bias), r, v, mask);
-    }
-  }
-}
-
-template <int MR, int NV>
-NIBBLE_INLINE void start_f32_tile(__m512 (&acc)[MR][NV], const Tile& t) {
-  const float* p = static_cast<const float*>(t.partial);
-#pragma GCC unroll 16
-  for (int r = 0; r < MR; ++r) {
-#pragma GCC unroll 16
-    for (int v = 0; v < NV; ++v) {
-      acc[r][v] = t.first ? _mm512_setzero_ps() : _mm512_loadu_ps(p + r * t.partial_ld + v * 16);
     }
   }
 }

@@ -7,24 +7,20 @@ namespace nibble::kernels::qgemm_detail::avx512 {
 void tile_a8_8x48_vnni(const Tile& t, const TileEpilogue& ep);
 void tile_w4a8_4x48(const Tile& t, const TileEpilogue& ep);
 void tile_w8a8_split_4x48(const Tile& t, const TileEpilogue& ep);
-void tile_a16_8x48(const Tile& t, const TileEpilogue& ep);
 void tile_a16i16_8x48(const Tile& t, const TileEpilogue& ep);
 void tile_a16i16_8x48_vnni(const Tile& t, const TileEpilogue& ep);
 
 namespace {
 
 // K blocks: a prepared panel slice stays in L1 or close (8 rows x 2048 int8 = 16 KiB, 8 x 1024
-// int16 = 16 KiB, 8 x 1024 float = 32 KiB) while B streams from L2. Deeper float blocks measured
-// better than 256 on convolutions, whose B rows are read in place (fewer partial-sum passes).
-constexpr int64_t kKcA8 = 2048, kKcA16I16 = 1024, kKcA16 = 1024;
+// int16 = 16 KiB) while B streams from L2.
+constexpr int64_t kKcA8 = 2048, kKcA16I16 = 1024;
 
 // clang-format off
 const KernelSet kW8A8Vnni   {"w8a8 8x48 avx512vnni", QuantMode::A8, 8, Isa::Avx512Vnni, 8, 48, 4, kKcA8, PanelType::S8, prepare_s8, tile_a8_8x48_vnni};
 const KernelSet kW4A8Vnni   {"w4a8 8x48 avx512vnni", QuantMode::A8, 4, Isa::Avx512Vnni, 8, 48, 4, kKcA8, PanelType::S8, prepare_s8, tile_a8_8x48_vnni};
 const KernelSet kW8A8       {"w8a8 4x48 avx512", QuantMode::A8, 8, Isa::Avx512, 4, 48, 4, kKcA8, PanelType::S8Split, prepare_s8_split, tile_w8a8_split_4x48};
 const KernelSet kW4A8       {"w4a8 4x48 avx512", QuantMode::A8, 4, Isa::Avx512, 4, 48, 4, kKcA8, PanelType::S8, prepare_s8, tile_w4a8_4x48};
-const KernelSet kW8A16      {"w8a16 8x48 avx512", QuantMode::A16, 8, Isa::Avx512, 8, 48, 1, kKcA16, PanelType::F32, prepare_f32, tile_a16_8x48};
-const KernelSet kW4A16      {"w4a16 8x48 avx512", QuantMode::A16, 4, Isa::Avx512, 8, 48, 1, kKcA16, PanelType::F32, prepare_f32, tile_a16_8x48};
 const KernelSet kW8A16i16   {"w8a16i16 8x48 avx512", QuantMode::A16I16, 8, Isa::Avx512, 8, 48, 2, kKcA16I16, PanelType::S16, prepare_s16, tile_a16i16_8x48};
 const KernelSet kW4A16i16   {"w4a16i16 8x48 avx512", QuantMode::A16I16, 4, Isa::Avx512, 8, 48, 2, kKcA16I16, PanelType::S16, prepare_s16, tile_a16i16_8x48};
 const KernelSet kW8A16i16Vnni{"w8a16i16 8x48 avx512vnni", QuantMode::A16I16, 8, Isa::Avx512Vnni, 8, 48, 2, kKcA16I16, PanelType::S16, prepare_s16, tile_a16i16_8x48_vnni};
@@ -39,10 +35,8 @@ const KernelSet* kernel_set(QuantMode mode, int bits, bool vnni) {
     case QuantMode::A8:
       if (vnni) return int4 ? &kW4A8Vnni : &kW8A8Vnni;
       return int4 ? &kW4A8 : &kW8A8;
-    case QuantMode::A16:
-      // No VNNI-specific float kernel: the dispatcher falls back to the AVX-512 one.
-      if (vnni) return nullptr;
-      return int4 ? &kW4A16 : &kW8A16;
+    case QuantMode::A16:  // weight-only float: the FP32 micro-kernels (gemm_a16_f32.h)
+      return nullptr;
     case QuantMode::A16I16:
       if (vnni) return int4 ? &kW4A16i16Vnni : &kW8A16i16Vnni;
       return int4 ? &kW4A16i16 : &kW8A16i16;

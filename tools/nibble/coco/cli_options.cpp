@@ -2,6 +2,8 @@
 
 #include <cstdio>
 
+#include "tools/nibble/run_common.h"
+
 namespace nibble::coco {
 
 namespace {
@@ -70,6 +72,7 @@ void add_harness_options(CLI::App& command, HarnessCommandOptions& options,
   command.add_option("--threads", options.harness.threads, "Threads per run (default: all cores)")
       ->check(at_least(0))
       ->option_text("T");
+  cli::add_weight_only_activations_option(command, options.harness.weight_only_activations);
   command.add_option("--warmup", options.harness.warmup,
                      "Untimed runs before timing (default 10)")
       ->check(at_least(0))

@@ -170,6 +170,7 @@ HarnessRun run_harness(const std::string& model_path, const Selection& selection
                        const HarnessOptions& options) {
   SessionOptions session_options;
   session_options.num_threads = options.threads;
+  session_options.weight_only_activations = options.weight_only_activations;
   const Session session = Session::load(model_path, session_options);
   const ModelInput input = model_input(session, options.image_size, model_path);
   if (session.outputs().empty())

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "nibble/nibble.h"
 #include "tools/nibble/coco/cocoeval.h"
 #include "tools/nibble/coco/dataset.h"
 #include "tools/nibble/coco/latency.h"
@@ -43,6 +44,7 @@ struct HarnessOptions {
   int image_size = 0;  // letterbox side; 0 = the model input's height and width
   cli::DetectionOptions detection = evaluation_detection_options();
   int threads = 0;  // threads per run; 0 = all cores
+  WeightOnlyActivations weight_only_activations = WeightOnlyActivations::Float;
   int warmup = 10;  // untimed runs on the first image before timing starts
   std::string save_vis;    // when set, DIR for the images with their boxes drawn
   float vis_confidence = 0.25f;  // boxes drawn with --save-vis

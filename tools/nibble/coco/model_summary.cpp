@@ -53,18 +53,21 @@ class SchemeReader {
       return "dynamic W8A8";
     if (ops.count("QLinearConv") || ops.count("QLinearMatMul")) return "QOperator W8A8";
 
+    // DequantizeLinear nodes split into those of weights (input known at load) and those of
+    // activations (Q -> DQ in ONNX Runtime's form, Q -> Clip -> DQ in Brevitas' QCDQ form).
     std::map<int, size_t> weight_elements_by_bits;  // bits -> weight elements dequantized
     std::map<int, size_t> activation_nodes_by_bits;
     for (const Node& node : g_.nodes) {
-      if (!node.domain.empty() || node.inputs.empty() || node.inputs[0] == kNoValue) continue;
+      if (!node.domain.empty() || node.op_type != "DequantizeLinear" || node.inputs.empty() ||
+          node.inputs[0] == kNoValue)
+        continue;
       const ValueId x = node.inputs[0];
-      if (node.op_type == "DequantizeLinear" && from_constants(x)) {
+      if (from_constants(x)) {
         const Value& value = g_.values[static_cast<size_t>(x)];
         const size_t elements = value.shape ? static_cast<size_t>(shape_numel(*value.shape)) : 1;
         weight_elements_by_bits[stored_bits(x)] += elements;
-      } else if (node.op_type == "QuantizeLinear" && !from_constants(x) &&
-                 node.outputs[0] != kNoValue) {
-        ++activation_nodes_by_bits[stored_bits(node.outputs[0])];
+      } else {
+        ++activation_nodes_by_bits[stored_bits(x)];
       }
     }
     if (weight_elements_by_bits.empty()) return float_scheme();
@@ -119,8 +122,24 @@ class SchemeReader {
         if (!producer.inputs.empty() && producer.inputs[0] != kNoValue)
           return stored_bits(producer.inputs[0]);
       }
+      // Types are inferred after load, so a QuantizeLinear output's type comes from the node.
+      if (producer.op_type == "QuantizeLinear" && producer.domain.empty() &&
+          value.dtype == DType::Undefined)
+        return dtype_bits(quantized_type(producer));
     }
     return dtype_bits(value.dtype);
+  }
+
+  // QuantizeLinear's output type: its zero point's, else output_dtype (opset 21), else uint8.
+  DType quantized_type(const Node& quantize) const {
+    if (quantize.inputs.size() > 2 && quantize.inputs[2] != kNoValue) {
+      const Value& zero_point = g_.values[static_cast<size_t>(quantize.inputs[2])];
+      if (zero_point.dtype != DType::Undefined) return zero_point.dtype;
+      if (zero_point.constant) return zero_point.constant->dtype();
+    }
+    if (quantize.has_attr("output_dtype") && quantize.attr_int("output_dtype") != 0)
+      return static_cast<DType>(quantize.attr_int("output_dtype"));  // DType values are ONNX's
+    return DType::U8;
   }
 
   std::optional<double> clip_bound(const Node& clip, size_t input, const char* attribute) const {
@@ -164,16 +183,22 @@ size_t planned_weight_bytes(const Plan& plan) {
 
 }  // namespace
 
+std::string quantization_scheme(const Graph& graph) { return SchemeReader(graph).scheme(); }
+
 ModelSummary summarize_model(const std::string& path,
                              const std::map<std::string, Shape>& input_shapes) {
   const Graph graph = onnx_frontend::load_model_file(path);
   ModelSummary summary;
-  summary.scheme = SchemeReader(graph).scheme();
+  summary.scheme = quantization_scheme(graph);
   ThreadPool pool(1);
-  const std::shared_ptr<const Plan> plan =
-      build_plan(graph, input_shapes, /*input_values=*/{}, /*optimize=*/true,
-                 size_t{16} << 30, pool);
-  summary.weight_bytes = planned_weight_bytes(*plan);
+  try {
+    const std::shared_ptr<const Plan> plan =
+        build_plan(graph, input_shapes, /*input_values=*/{}, /*optimize=*/true,
+                   size_t{16} << 30, pool);
+    summary.weight_bytes = planned_weight_bytes(*plan);
+  } catch (const Error& e) {
+    throw Error(e.kind(), path + ": " + e.what());
+  }
   return summary;
 }
 

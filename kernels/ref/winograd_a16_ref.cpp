@@ -1,0 +1,6 @@
+// Weight-only Winograd weight transform of the reference level: the shared lane loop
+// (kernels/dispatch/winograd_a16_transform.h) over groups of 8 pairs, built without ISA flags.
+#include "kernels/dispatch/winograd_a16_internal.h"
+#include "kernels/dispatch/winograd_a16_transform.h"
+
+NIBBLE_WINOGRAD_A16_DEFINE(ref, 8)
