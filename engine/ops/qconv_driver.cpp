@@ -212,11 +212,16 @@ void run_qconv(const ConvLayout& l, const QConvWeights& weights, const Tensor& x
   const size_t x_elem = dtype_size(x.dtype());
   const size_t y_elem = output.type == k::QType::F32 || output.type == k::QType::I32 ? 4 : 1;
   // Tasks are (image, group, column block), a few per thread (enough to balance when a thread is
-  // descheduled). Weight-only kernels expand their weights once per call, so their blocks keep at
-  // least 512 columns; integer kernels only stage the input rows a block reads, so theirs go down
-  // to 96 columns (two 48-column tiles), which lets small layers (20x20) spread over many cores.
-  const int64_t tasks_wanted = std::max<int64_t>(1, 4 * pool.num_threads() / std::max<int64_t>(l.batch * l.group, 1));
-  const int64_t min_columns = weights.mode == k::QuantMode::A16 ? 512 : 96;
+  // descheduled) and down to two register tiles wide, so that small layers (20x20 = 400 columns)
+  // still spread over many cores. Weight-only kernels expand their weights once per call, so they
+  // get fewer tasks: one when single-threaded, two per thread otherwise. Integer kernels only
+  // stage the input rows a block reads.
+  const bool expands_weights = weights.mode == k::QuantMode::A16;
+  const int64_t threads = pool.num_threads();
+  const int64_t tasks_per_image_group =
+      threads == 1 ? 1 : (expands_weights ? 2 : 4) * threads / std::max<int64_t>(l.batch * l.group, 1);
+  const int64_t tasks_wanted = std::max<int64_t>(1, tasks_per_image_group);
+  const int64_t min_columns = expands_weights ? 64 : 96;
   const int64_t columns_per_task =
       std::min(n, std::max<int64_t>(min_columns, (n + tasks_wanted - 1) / tasks_wanted));
   const int64_t blocks = (n + columns_per_task - 1) / columns_per_task;

@@ -473,9 +473,10 @@ TEST_CASE("qgemm convolutions deeper than a K block") {
 }
 
 TEST_CASE("qgemm convolutions whose prepared weight panels split K (many output channels)") {
-  // 160 output channels x 1700 channels (1x1): the prepared panels of all rows would exceed the
-  // driver's budget for them, so K splits into blocks shallower than the kernel set's, and the
-  // 400 columns span two column blocks, each preparing every K block again.
+  // 240 output channels x 1700 channels (1x1): the prepared panels of all rows (408 KB at one
+  // byte per weight) would exceed the driver's budget for them, so K splits into blocks
+  // shallower than the kernel set's, and the 400 columns span two column blocks, each preparing
+  // every K block again.
   std::mt19937 rng(23);
   ref::ConvGeometry g;
   g.channels = 1700;
@@ -483,7 +484,7 @@ TEST_CASE("qgemm convolutions whose prepared weight panels split K (many output 
   g.in[2] = g.out[2] = 100;
   for (QuantMode mode : {QuantMode::A8, QuantMode::A16I16}) {
     const QType x_type = mode == QuantMode::A8 ? QType::S8 : QType::F32;
-    Problem p = matrix_problem(mode, 4, x_type, 160, g.im2col_rows(), g.out_size(), rng);
+    Problem p = matrix_problem(mode, 4, x_type, 240, g.im2col_rows(), g.out_size(), rng);
     const size_t image = size_t(g.channels * g.in_size());
     p.x = x_type == QType::F32 ? random_floats(image, 2.0f, rng)
                                : random_bytes<int8_t>(image, -128, 127, rng);
@@ -555,14 +556,17 @@ TEST_CASE("qgemm rejects mismatched types, zero points and column ranges") {
 
 TEST_CASE("qgemm convolutions on rows around the input copy's vector widths (A8)") {
   // The channel-quad copy interleaves 32 (AVX2) or 64 (AVX-512) pixels per step with a tail:
-  // rows around those widths, unpadded 1x1 planes copied as one run, padded rows, stride 2;
-  // requantized with SiLU and exact int32 sums.
+  // rows around those widths, unpadded 1x1 planes copied as one run, padded rows, stride 2
+  // (phase rows of 32 +- 1 and 64 +- 1 pixels, odd and even input widths, the last sample at the
+  // input row's end); requantized with SiLU and exact int32 sums.
   std::mt19937 rng(18);
   struct Geo {
     int64_t kernel, stride, pad, h, w;
   };
-  const Geo geos[] = {{1, 1, 0, 2, 31}, {1, 1, 0, 3, 33}, {1, 1, 0, 1, 64},  {1, 1, 0, 2, 65},
-                      {3, 1, 1, 3, 63}, {3, 1, 1, 2, 97}, {3, 2, 1, 4, 130}, {1, 1, 0, 5, 40}};
+  const Geo geos[] = {{1, 1, 0, 2, 31}, {1, 1, 0, 3, 33},  {1, 1, 0, 1, 64},  {1, 1, 0, 2, 65},
+                      {3, 1, 1, 3, 63}, {3, 1, 1, 2, 97},  {3, 2, 1, 4, 130}, {1, 1, 0, 5, 40},
+                      {1, 2, 0, 2, 66}, {3, 2, 0, 3, 65},  {3, 2, 1, 2, 127}, {1, 2, 0, 2, 129},
+                      {3, 2, 1, 3, 194}, {3, 2, 0, 2, 131}};
   int variant = 0;
   for (int bits : {8, 4}) {
     for (const Geo& geo : geos) {
