@@ -5,13 +5,15 @@
 // GEMMs dequantize to float (no bias or activation, like the f32 kind). Convolutions fuse bias and
 // SiLU like every conv kind; the integer kinds requantize to uint8 (the next quantized layer's
 // input), the others write float. Depthwise shapes run the integer depthwise kernel
-// (dwconv_int.h) in w8a8/w4a8 and are skipped by the weight-only kinds.
+// (dwconv_int.h) in w8a8/w4a8 and are skipped by the weight-only kinds. The weight-only kinds run
+// 3x3 stride-1 shapes where the engine does: on the weight-only Winograd (winograd_a16.h).
 #include <memory>
 #include <random>
 
 #include "bench/kernels/bench_kinds.h"
 #include "kernels/dwconv_int.h"
 #include "kernels/gemm_int.h"
+#include "kernels/winograd_a16.h"
 
 namespace nibble::bench {
 
@@ -125,11 +127,51 @@ BenchRun prepare_depthwise(int bits, const ConvShape& s, const BenchContext& ctx
   };
 }
 
+// Weight-only 3x3 stride-1 layers where the engine picks Winograd (engine/ops/qconv_driver.cpp:
+// always with float activations, with int16 activations where it beats the int16 kernels):
+// the FP32 Winograd driver over weights kept at 4/8 bits.
+BenchRun prepare_winograd_a16(QuantMode mode, int bits, const ConvShape& s, const BenchContext& ctx) {
+  if (mode == QuantMode::A8 || s.groups != 1) return {};
+  ConvF32Shape shape;
+  shape.in_channels = s.in_channels;
+  shape.out_channels = s.out_channels;
+  ref::ConvGeometry& g = shape.geometry;
+  g.channels = s.in_channels;
+  g.in[1] = s.height;
+  g.in[2] = s.width;
+  g.out[1] = s.out_height();
+  g.out[2] = s.out_width();
+  g.kernel[1] = g.kernel[2] = s.kernel;
+  g.stride[1] = g.stride[2] = s.stride;
+  g.pad[1] = g.pad[2] = s.pad();
+  const WinogradF32Kernel* kernel = winograd_a16_choose(shape, active_isa());
+  if (kernel == nullptr || (mode == QuantMode::A16I16 && !winograd_a16_beats_int16(shape))) return {};
+  struct WinogradOperands {
+    WinogradA16Weights weights;
+    std::vector<float> bias, x, y;
+  };
+  auto d = std::make_shared<WinogradOperands>();
+  const int64_t m = s.out_channels, n = g.out_size();
+  const std::vector<int8_t> w = random_weights(size_t(m * g.im2col_rows()), bits, 1);
+  const std::vector<float> scales(size_t(m), 0.01f);
+  d->weights = winograd_a16_pack(shape, bits, w.data(), scales.data(), *kernel);  // at load
+  d->bias = random_floats(size_t(m), 2);
+  d->x = random_floats(size_t(s.in_channels * s.height * s.width), 3);
+  d->y.resize(size_t(m * n));
+  return [d, shape, n, pool = ctx.pool] {
+    QEpilogue ep;
+    ep.bias = d->bias.data();
+    ep.silu = true;
+    winograd_a16_conv(shape, d->weights, d->x.data(), ep, QOutput{QType::F32, d->y.data(), n, 1, 1.0f, 0}, pool);
+  };
+}
+
 BenchRun prepare_conv(QuantMode mode, int bits, const ConvShape& s, const BenchContext& ctx) {
   if (s.groups != 1) {
     const bool depthwise = s.groups == s.in_channels && s.groups == s.out_channels;
     return depthwise && mode == QuantMode::A8 ? prepare_depthwise(bits, s, ctx) : BenchRun{};
   }
+  if (BenchRun winograd = prepare_winograd_a16(mode, bits, s, ctx)) return winograd;
   auto d = std::make_shared<Operands>();
   ref::ConvGeometry& g = d->geometry;
   g.channels = s.in_channels;
