@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "engine/exec/thread_pool.h"
+#include "kernels/ref.h"
 
 namespace nibble::bench {
 
@@ -37,6 +38,20 @@ struct ConvShape {
            double(out_height() * out_width());
   }
 };
+
+// The 2-D geometry of one group of `s`, `channels` input channels per group.
+inline kernels::ref::ConvGeometry conv_geometry(const ConvShape& s, int64_t channels) {
+  kernels::ref::ConvGeometry g;
+  g.channels = channels;
+  g.in[1] = s.height;
+  g.in[2] = s.width;
+  g.out[1] = s.out_height();
+  g.out[2] = s.out_width();
+  g.kernel[1] = g.kernel[2] = s.kernel;
+  g.stride[1] = g.stride[2] = s.stride;
+  g.pad[1] = g.pad[2] = s.pad();
+  return g;
+}
 
 // Reads a shapes file (bench/shapes/yolov10m.txt format: '#' comments, then
 // "name count in_channels height width out_channels kernel stride group" per line).

@@ -31,14 +31,7 @@ BenchRun prepare_conv_f32(const ConvShape& s, const BenchContext& ctx) {
   shape.out_channels = s.out_channels;
   shape.groups = s.groups;
   ref::ConvGeometry& g = shape.geometry;
-  g.channels = s.in_channels / s.groups;
-  g.in[1] = s.height;
-  g.in[2] = s.width;
-  g.out[1] = s.out_height();
-  g.out[2] = s.out_width();
-  g.kernel[1] = g.kernel[2] = s.kernel;
-  g.stride[1] = g.stride[2] = s.stride;
-  g.pad[1] = g.pad[2] = s.pad();
+  g = conv_geometry(s, s.in_channels / s.groups);
   struct Operands {
     ConvF32Weights weights;
     std::vector<float> bias, x, y;

@@ -90,14 +90,7 @@ BenchRun prepare_gemm(QuantMode mode, int bits, const GemmShape& s, const BenchC
 BenchRun prepare_depthwise(int bits, const ConvShape& s, const BenchContext& ctx) {
   auto d = std::make_shared<Operands>();
   ref::ConvGeometry& g = d->geometry;
-  g.channels = 1;
-  g.in[1] = s.height;
-  g.in[2] = s.width;
-  g.out[1] = s.out_height();
-  g.out[2] = s.out_width();
-  g.kernel[1] = g.kernel[2] = s.kernel;
-  g.stride[1] = g.stride[2] = s.stride;
-  g.pad[1] = g.pad[2] = s.pad();
+  g = conv_geometry(s, 1);
   const int64_t channels = s.out_channels, taps = s.kernel * s.kernel, n = g.out_size();
   const std::vector<int8_t> w = random_weights(size_t(channels * taps), bits, 1);
   const std::vector<float> scales(size_t(channels), 0.01f);
@@ -136,14 +129,7 @@ BenchRun prepare_winograd_a16(QuantMode mode, int bits, const ConvShape& s, cons
   shape.in_channels = s.in_channels;
   shape.out_channels = s.out_channels;
   ref::ConvGeometry& g = shape.geometry;
-  g.channels = s.in_channels;
-  g.in[1] = s.height;
-  g.in[2] = s.width;
-  g.out[1] = s.out_height();
-  g.out[2] = s.out_width();
-  g.kernel[1] = g.kernel[2] = s.kernel;
-  g.stride[1] = g.stride[2] = s.stride;
-  g.pad[1] = g.pad[2] = s.pad();
+  g = conv_geometry(s, s.in_channels);
   const WinogradF32Kernel* kernel = winograd_a16_choose(shape, active_isa());
   if (kernel == nullptr || (mode == QuantMode::A16I16 && !winograd_a16_beats_int16(shape))) return {};
   struct WinogradOperands {
@@ -174,14 +160,7 @@ BenchRun prepare_conv(QuantMode mode, int bits, const ConvShape& s, const BenchC
   if (BenchRun winograd = prepare_winograd_a16(mode, bits, s, ctx)) return winograd;
   auto d = std::make_shared<Operands>();
   ref::ConvGeometry& g = d->geometry;
-  g.channels = s.in_channels;
-  g.in[1] = s.height;
-  g.in[2] = s.width;
-  g.out[1] = s.out_height();
-  g.out[2] = s.out_width();
-  g.kernel[1] = g.kernel[2] = s.kernel;
-  g.stride[1] = g.stride[2] = s.stride;
-  g.pad[1] = g.pad[2] = s.pad();
+  g = conv_geometry(s, s.in_channels);
   const int64_t m = s.out_channels, k = g.im2col_rows(), n = g.out_size();
   const std::vector<int8_t> w = random_weights(size_t(m * k), bits, 1);
   const std::vector<float> scales(size_t(m), 0.01f);
