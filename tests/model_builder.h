@@ -46,7 +46,7 @@ class ModelBuilder {
   template <typename T>
   void initializer(const std::string& name, DType dtype, const Shape& shape, std::vector<T> values) {
     Tensor t(dtype, shape);
-    std::memcpy(t.raw(), values.data(), t.nbytes());
+    if (t.nbytes() > 0) std::memcpy(t.raw(), values.data(), t.nbytes());  // empty: data() may be null
     initializer(name, t);
   }
   onnx::NodeProto& node(const std::string& op, const std::vector<std::string>& inputs,
