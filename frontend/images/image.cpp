@@ -149,6 +149,25 @@ void check_jpeg_huffman_tables(const uint8_t* data, size_t size, const std::stri
   }
 }
 
+// Checks that every chunk of a PNG fits in the file before stb_image reads it: stb grows its
+// compressed-data buffer to a chunk's declared length before reading the chunk, so a 100-byte
+// file declaring a 2 GiB IDAT chunk made it allocate 2 GiB (fuzz finding). Not a PNG: nothing to do.
+void check_png_chunk_lengths(const uint8_t* data, size_t size, const std::string& what) {
+  static const uint8_t signature[8] = {0x89, 'P', 'N', 'G', 0x0D, 0x0A, 0x1A, 0x0A};
+  if (size < 8 || std::memcmp(data, signature, 8) != 0) return;
+  size_t p = 8;
+  while (p + 8 <= size) {  // length and type; stb reports a truncated header itself
+    const uint64_t length = uint64_t(data[p]) << 24 | uint64_t(data[p + 1]) << 16 |
+                            uint64_t(data[p + 2]) << 8 | data[p + 3];
+    if (length > size - p - 8) {
+      fail_io("cannot decode image '" + what + "': corrupt PNG (a chunk declares " +
+              std::to_string(length) + " bytes, more than the " + std::to_string(size - p - 8) +
+              " left in the file)");
+    }
+    p += 8 + length + 4;  // header, data, CRC
+  }
+}
+
 }  // namespace
 
 Image decode_image(const void* data, size_t size, const std::string& what, int64_t max_pixels) {
@@ -157,6 +176,7 @@ Image decode_image(const void* data, size_t size, const std::string& what, int64
   const auto* bytes = static_cast<const stbi_uc*>(data);
   const int length = static_cast<int>(size);
   check_jpeg_huffman_tables(bytes, size, what);
+  check_png_chunk_lengths(bytes, size, what);
   int width = 0, height = 0, channels_in_file = 0;
   if (max_pixels > 0 && stbi_info_from_memory(bytes, length, &width, &height, &channels_in_file) &&
       static_cast<int64_t>(width) * height > max_pixels) {

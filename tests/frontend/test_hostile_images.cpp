@@ -134,3 +134,20 @@ TEST_CASE("16-bit PGM and PPM decode to the high bytes, gray replicated") {
   REQUIRE(color.rgb.size() == 6);
   for (int i = 0; i < 6; ++i) CHECK(int(color.rgb[size_t(i)]) == i + 1);
 }
+
+TEST_CASE("a PNG chunk longer than the file is refused before stb_image allocates for it") {
+  // stb_image grows its IDAT buffer to the declared length before reading: a 2 GiB allocation
+  // for a file of a few dozen bytes (found by fuzz_image).
+  std::vector<uint8_t> png = {0x89, 'P', 'N', 'G', 0x0D, 0x0A, 0x1A, 0x0A,
+                              0, 0, 0, 13, 'I', 'H', 'D', 'R', 0, 0, 0, 96, 0, 0, 0, 56, 8, 2, 0, 0, 0,
+                              0x8D, 0x27, 0x6A, 0xF5,  // CRC (not checked by stb)
+                              0x40, 0, 0, 0, 'I', 'D', 'A', 'T', 0x68, 0x05, 0x55};
+  try {
+    decode_image(png.data(), png.size(), "huge_idat.png");
+    FAIL("decoded a PNG whose IDAT chunk declares 1 GiB");
+  } catch (const Error& e) {
+    CHECK(e.kind() == ErrorKind::Io);
+    CHECK(std::string(e.what()).find("huge_idat.png") != std::string::npos);
+    CHECK(std::string(e.what()).find("corrupt PNG (a chunk declares 1073741824 bytes") != std::string::npos);
+  }
+}
