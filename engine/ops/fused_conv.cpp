@@ -39,16 +39,6 @@ Activation parse_activation(const InferContext& ctx, const std::string& name) {
   ctx.fail("unknown activation '" + name + "' (expected Relu, Clip, Sigmoid or SiLU)");
 }
 
-kernels::ConvF32Shape conv_shape(const ConvLayout& layout) {
-  kernels::ConvF32Shape shape;
-  shape.batch = layout.batch;
-  shape.in_channels = layout.in_channels;
-  shape.out_channels = layout.out_channels;
-  shape.groups = layout.group;
-  shape.geometry = layout.geometry;
-  return shape;
-}
-
 void fused_conv_infer(InferContext& ctx) {
   ctx.require_dtype(0, {DType::F32});
   ctx.require_dtype(1, {DType::F32});
@@ -75,7 +65,7 @@ void fused_conv_infer(InferContext& ctx) {
 
 std::shared_ptr<const void> conv_f32_prepare(const InferContext& ctx) {
   auto state = std::make_shared<ConvF32State>();
-  state->shape = conv_shape(conv_layout(ctx, ctx.input_shape(0), ctx.input_shape(1)));
+  state->shape = conv_f32_shape(conv_layout(ctx, ctx.input_shape(0), ctx.input_shape(1)));
   state->isa = kernels::active_isa();
   if (const Tensor* w = ctx.input_constant(1)) {
     state->weights = kernels::conv_f32_pack(state->shape, w->data<float>(), state->isa);

@@ -407,4 +407,14 @@ std::vector<int32_t> expand_zero_points(const Node& node, const Tensor* zero_poi
   return values;
 }
 
+kernels::ConvF32Shape conv_f32_shape(const ConvLayout& layout) {
+  kernels::ConvF32Shape shape;
+  shape.batch = layout.batch;
+  shape.in_channels = layout.in_channels;
+  shape.out_channels = layout.out_channels;
+  shape.groups = layout.group;
+  shape.geometry = layout.geometry;
+  return shape;
+}
+
 }  // namespace nibble

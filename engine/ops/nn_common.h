@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "engine/ops/op_util.h"
+#include "kernels/conv_f32.h"
 #include "kernels/ref.h"
 
 namespace nibble {
@@ -63,6 +64,8 @@ struct ConvLayout {
 // Validates X [N, C, spatial...] against W [M, C/group, kernel...] and the Conv attributes
 // (kernel_shape, strides, dilations, pads, auto_pad, group); 1 to 3 spatial dimensions.
 ConvLayout conv_layout(const InferContext& ctx, const Shape& x, const Shape& w);
+// The layout as the FP32 convolution kernels describe it (FP32 and weight-only Winograd).
+kernels::ConvF32Shape conv_f32_shape(const ConvLayout& layout);
 
 // Weights ready for the convolution driver: per group, a packed GEMM A (rows = output
 // channels, columns = im2col rows) or, for depthwise layouts, plain taps per channel. Integer

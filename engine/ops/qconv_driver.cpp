@@ -38,21 +38,6 @@ KernelInfo QConvWeights::describe(const std::string& family_prefix) const {
   return info;
 }
 
-namespace {
-
-// The layout as the FP32 convolution's shape (one group).
-k::ConvF32Shape winograd_shape(const ConvLayout& layout) {
-  k::ConvF32Shape shape;
-  shape.batch = layout.batch;
-  shape.in_channels = layout.in_channels;
-  shape.out_channels = layout.out_channels;
-  shape.groups = layout.group;
-  shape.geometry = layout.geometry;
-  return shape;
-}
-
-}  // namespace
-
 QConvWeights pack_qconv(const ConvLayout& layout, k::QuantMode mode, const std::vector<int8_t>& values,
                         const std::vector<float>& row_scales) {
   QConvWeights w;
@@ -64,7 +49,7 @@ QConvWeights pack_qconv(const ConvLayout& layout, k::QuantMode mode, const std::
   // Weight-only 3x3 stride-1 layers take Winograd (float activations) where FP32 does; with
   // int16 activations only where it beats the int16 kernels (kernels/winograd_a16.h).
   if (mode != k::QuantMode::A8) {
-    const k::ConvF32Shape shape = winograd_shape(layout);
+    const k::ConvF32Shape shape = conv_f32_shape(layout);
     const k::WinogradF32Kernel* kernel = k::winograd_a16_choose(shape, k::active_isa());
     if (kernel && (mode == k::QuantMode::A16 || k::winograd_a16_beats_int16(shape))) {
       w.mode = k::QuantMode::A16;
@@ -199,7 +184,7 @@ void run_qconv(const ConvLayout& l, const QConvWeights& weights, const Tensor& x
     output.data = y;
     output.row_stride = l.geometry.out_size();
     output.col_stride = 1;
-    k::winograd_a16_conv(winograd_shape(l), *weights.winograd, x.data<float>(), epilogue, output, &pool);
+    k::winograd_a16_conv(conv_f32_shape(l), *weights.winograd, x.data<float>(), epilogue, output, &pool);
     return;
   }
   if (weights.depthwise) {
