@@ -81,7 +81,11 @@ def main():
                            for s in rows if kind in rows[s])
                 flops[kind] = gops
                 note = f" ({len(missing)} shapes missing)" if missing else ""
-                print(f"  {kind:>18}: {total * 1e3:8.1f} ms, {gops / total:6.1f} GOPS{note}")
+                # Throughput relative to f32 on exactly the shapes this kind ran.
+                f32_total = sum(rows[s]["f32"][0] * counts.get(s, 1)
+                                for s in rows if kind in rows[s] and "f32" in rows[s])
+                vs_f32 = f", {f32_total / total:.2f}x f32" if f32_total and kind != "f32" else ""
+                print(f"  {kind:>18}: {total * 1e3:8.1f} ms, {gops / total:6.1f} GOPS{vs_f32}{note}")
     return 0
 
 

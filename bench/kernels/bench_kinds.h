@@ -83,6 +83,7 @@ std::vector<float> random_floats(size_t n, unsigned seed);
 // ---- kinds (one file each) ---------------------------------------------------------------------
 BenchRun prepare_gemm_f32(const GemmShape& shape, const BenchContext& ctx);    // kinds_f32.cpp
 BenchRun prepare_conv_f32(const ConvShape& shape, const BenchContext& ctx);
+BenchRun prepare_conv_f32_direct(const ConvShape& shape, const BenchContext& ctx);  // no Winograd
 BenchRun prepare_gemm_onednn_f32(const GemmShape& shape, const BenchContext& ctx);  // kinds_onednn.cpp
 BenchRun prepare_conv_onednn_f32(const ConvShape& shape, const BenchContext& ctx);
 BenchRun prepare_conv_onednn_f32_nchw(const ConvShape& shape, const BenchContext& ctx);

@@ -42,6 +42,7 @@ const GemmKind kGemmKinds[] = {
 
 const ConvKind kConvKinds[] = {
     {"f32", prepare_conv_f32},
+    {"f32_direct", prepare_conv_f32_direct},
     {"onednn_f32", prepare_conv_onednn_f32},
     {"onednn_f32_nchw", prepare_conv_onednn_f32_nchw},
     {"w8a8", prepare_conv_w8a8},

@@ -25,7 +25,9 @@ BenchRun prepare_gemm_f32(const GemmShape& s, const BenchContext& ctx) {
   };
 }
 
-BenchRun prepare_conv_f32(const ConvShape& s, const BenchContext& ctx) {
+namespace {
+
+BenchRun prepare_conv(const ConvShape& s, const BenchContext& ctx, ConvF32Algorithm algorithm) {
   ConvF32Shape shape;
   shape.in_channels = s.in_channels;
   shape.out_channels = s.out_channels;
@@ -38,7 +40,7 @@ BenchRun prepare_conv_f32(const ConvShape& s, const BenchContext& ctx) {
   };
   auto data = std::make_shared<Operands>();
   const std::vector<float> w = random_floats(size_t(s.out_channels * g.im2col_rows()), 1);
-  data->weights = conv_f32_pack(shape, w.data(), active_isa());  // once, at load
+  data->weights = conv_f32_pack(shape, w.data(), active_isa(), algorithm);  // once, at load
   data->bias = random_floats(size_t(s.out_channels), 2);
   data->x = random_floats(size_t(s.in_channels * s.height * s.width), 3);
   data->y.resize(size_t(s.out_channels * g.out_size()));
@@ -48,6 +50,16 @@ BenchRun prepare_conv_f32(const ConvShape& s, const BenchContext& ctx) {
     epilogue.activation = Activation::SiLU;
     conv_f32_run(shape, data->weights, data->x.data(), data->y.data(), epilogue, pool);
   };
+}
+
+}  // namespace
+
+BenchRun prepare_conv_f32(const ConvShape& s, const BenchContext& ctx) {
+  return prepare_conv(s, ctx, ConvF32Algorithm::Auto);
+}
+
+BenchRun prepare_conv_f32_direct(const ConvShape& s, const BenchContext& ctx) {
+  return prepare_conv(s, ctx, ConvF32Algorithm::Direct);
 }
 
 }  // namespace nibble::bench

@@ -4,9 +4,11 @@
 //   w8a16i16, w4a16i16  float activations quantized per tensor to int16 at run time
 // GEMMs dequantize to float (no bias or activation, like the f32 kind). Convolutions fuse bias and
 // SiLU like every conv kind; the integer kinds requantize to uint8 (the next quantized layer's
-// input), the others write float. Depthwise shapes run the integer depthwise kernel
-// (dwconv_int.h) in w8a8/w4a8 and are skipped by the weight-only kinds. The weight-only kinds run
-// 3x3 stride-1 shapes where the engine does: on the weight-only Winograd (winograd_a16.h).
+// input), the others write float. Depthwise shapes run the depthwise kernel (dwconv_int.h) as the
+// engine does (engine/ops/qconv_driver.cpp): on uint8 activations in w8a8/w4a8, on float ones in
+// the weight-only kinds (the int16 ones included). The weight-only kinds run 3x3 stride-1 shapes
+// where the engine does: on the weight-only Winograd (winograd_a16.h).
+#include <algorithm>
 #include <memory>
 #include <random>
 
@@ -85,9 +87,12 @@ BenchRun prepare_gemm(QuantMode mode, int bits, const GemmShape& s, const BenchC
   };
 }
 
-// One channel per group: the integer depthwise kernel (kernels/dwconv_int.h), as nibble.QConv
-// runs it, channels split across the pool's threads.
-BenchRun prepare_depthwise(int bits, const ConvShape& s, const BenchContext& ctx) {
+// One channel per group: the depthwise kernel (kernels/dwconv_int.h) as nibble.QConv runs it
+// (run_qdwconv in engine/ops/qconv_driver.cpp): uint8 activations in mode A8; float ones for
+// the weight-only modes, A16I16 included (the engine runs those layers in A16), in blocks of
+// about 16K outputs per call, spread across the pool's threads.
+BenchRun prepare_depthwise(QuantMode mode, int bits, const ConvShape& s, const BenchContext& ctx) {
+  if (mode == QuantMode::A16I16) mode = QuantMode::A16;
   auto d = std::make_shared<Operands>();
   ref::ConvGeometry& g = d->geometry;
   g = conv_geometry(s, 1);
@@ -95,28 +100,49 @@ BenchRun prepare_depthwise(int bits, const ConvShape& s, const BenchContext& ctx
   const std::vector<int8_t> w = random_weights(size_t(channels * taps), bits, 1);
   const std::vector<float> scales(size_t(channels), 0.01f);
   auto packed = std::make_shared<PackedQDwWeights>(
-      pack_qdwconv_weights(bits, channels, taps, w.data(), scales.data(), true));  // at load
+      pack_qdwconv_weights(mode, bits, channels, taps, w.data(), scales.data(), true));  // at load
   d->bias = random_floats(size_t(channels), 2);
-  d->x8 = random_bytes(size_t(s.in_channels * s.height * s.width), 3);
-  d->y8.resize(size_t(channels * n));
+  const size_t in_values = size_t(s.in_channels * s.height * s.width);
   QSource source;
   source.conv = &d->geometry;
-  source.type = QType::U8;
-  source.data = d->x8.data();
-  source.scale = 0.02f;
-  source.zero_point = 128;
-  const QOutput out{QType::U8, d->y8.data(), n, 1, 0.05f, 10};
-  return [d, packed, source, out, channels, pool = ctx.pool] {
+  QOutput out;
+  if (mode == QuantMode::A8) {
+    d->x8 = random_bytes(in_values, 3);
+    d->y8.resize(size_t(channels * n));
+    source.type = QType::U8;
+    source.data = d->x8.data();
+    source.scale = 0.02f;
+    source.zero_point = 128;
+    out = QOutput{QType::U8, d->y8.data(), n, 1, 0.05f, 10};
+  } else {
+    d->xf = random_floats(in_values, 3);
+    d->yf.resize(size_t(channels * n));
+    source.type = QType::F32;
+    source.data = d->xf.data();
+    out = QOutput{QType::F32, d->yf.data(), n, 1, 1.0f, 0};
+  }
+  // Work items: channels in mode A8 (each thread's in one call), blocks of channels otherwise.
+  const bool by_channel = mode == QuantMode::A8;
+  const int64_t per_block = std::max<int64_t>(1, (1 << 14) / std::max<int64_t>(n, 1));
+  const int64_t blocks = by_channel ? channels : (channels + per_block - 1) / per_block;
+  return [d, packed, source, out, channels, by_channel, per_block, blocks, pool = ctx.pool] {
     QEpilogue ep;
     ep.bias = d->bias.data();
     ep.silu = true;
+    auto run_blocks = [&](int64_t begin, int64_t end) {
+      if (by_channel) {
+        qdwconv(*packed, source, begin, end, ep, out);
+        return;
+      }
+      for (int64_t b = begin; b < end; ++b) {
+        qdwconv(*packed, source, b * per_block, std::min(channels, (b + 1) * per_block), ep, out);
+      }
+    };
     if (pool == nullptr || pool->num_threads() <= 1) {
-      qdwconv(*packed, source, 0, channels, ep, out);
+      run_blocks(0, blocks);
       return;
     }
-    pool->parallel_for(channels, [&](int64_t begin, int64_t end) {
-      qdwconv(*packed, source, begin, end, ep, out);
-    });
+    pool->parallel_for(blocks, run_blocks);
   };
 }
 
@@ -155,7 +181,7 @@ BenchRun prepare_winograd_a16(QuantMode mode, int bits, const ConvShape& s, cons
 BenchRun prepare_conv(QuantMode mode, int bits, const ConvShape& s, const BenchContext& ctx) {
   if (s.groups != 1) {
     const bool depthwise = s.groups == s.in_channels && s.groups == s.out_channels;
-    return depthwise && mode == QuantMode::A8 ? prepare_depthwise(bits, s, ctx) : BenchRun{};
+    return depthwise ? prepare_depthwise(mode, bits, s, ctx) : BenchRun{};
   }
   if (BenchRun winograd = prepare_winograd_a16(mode, bits, s, ctx)) return winograd;
   auto d = std::make_shared<Operands>();

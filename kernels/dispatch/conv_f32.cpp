@@ -59,7 +59,8 @@ bool ConvF32Shape::direct_depthwise() const {
          g.kernel[0] == 1 && g.out[0] == 1 && g.stride[1] <= 2 && g.stride[2] <= 2;
 }
 
-ConvF32Weights conv_f32_pack(const ConvF32Shape& shape, const float* w, Isa isa) {
+ConvF32Weights conv_f32_pack(const ConvF32Shape& shape, const float* w, Isa isa,
+                             ConvF32Algorithm algorithm) {
   ConvF32Weights packed;
   const int64_t depth = shape.geometry.im2col_rows();
   if (shape.direct_depthwise()) {
@@ -67,7 +68,9 @@ ConvF32Weights conv_f32_pack(const ConvF32Shape& shape, const float* w, Isa isa)
     packed.data.assign(w, w + shape.out_channels * depth);
     return packed;
   }
-  if (const WinogradF32Kernel* winograd = winograd_f32_choose(shape, isa)) {
+  const WinogradF32Kernel* winograd =
+      algorithm == ConvF32Algorithm::Auto ? winograd_f32_choose(shape, isa) : nullptr;
+  if (winograd) {
     return winograd_f32_pack(shape, w, *winograd);
   }
   const GemmF32Kernel& kernel = gemm_f32_kernel(isa);

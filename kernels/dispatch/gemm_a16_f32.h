@@ -11,9 +11,13 @@
 //   - 2-D convolutions other than 1x1 stride 1 (the FP32 implicit GEMM, conv_f32_implicit.cpp):
 //     a block of rows x K (about 1 MiB of floats) per band of output rows, reused by every B
 //     strip of the band (thousands of output pixels);
-//   - everything else (1x1 convolutions, im2col, matrix sources): the panel's kc x MR slice per
-//     packed B block (kernel.nc columns), in L1 while the block's strips run.
-// Expansion costs one pass over the weights per band or per B block: well under 1% of the
+//   - everything else (1x1 convolutions, im2col, matrix sources) with a float output the
+//     micro-kernel writes itself, over more columns than one packed B block (kernel.nc), for
+//     weights of up to 1 MiB as floats: all of them, once per call, into a per-thread FP32
+//     packed A that the FP32 GEMM driver (gemm_f32_run) then runs on unchanged;
+//   - the rest (fewer columns, requantized or strided outputs): the panel's kc x MR slice per
+//     packed B block, in L1 while the block's strips run.
+// Expansion costs one pass over the weights per call, band or B block: about 1% of the
 // multiply-adds on YOLO layers.
 #pragma once
 

@@ -63,6 +63,18 @@ struct TileEpilogue {
   int32_t out_zero_point = 0;
 };
 
+// The epilogue of a finished tile, left for the kernel's next tile call to run between the
+// steps of its K loop (kernel sets with KernelSet::flush): on its own the epilogue is one long
+// dependency chain per output vector (SiLU, two divisions), which the out-of-order window cannot
+// overlap with the next tile's multiplies when it runs all at once.
+struct PendingEpilogue {
+  int32_t* sums = nullptr;  // MR x NR int32 sums less the compensation, row stride NR
+  int64_t row0 = 0;         // as Tile
+  int rows = 0, cols = 0;   // rows == 0: nothing pending
+  void* dst = nullptr;
+  int64_t dst_ld = 0;
+};
+
 // One MR x NR tile over one K block.
 struct Tile {
   int64_t k_units = 0;      // kb_pad / k_unit
@@ -82,6 +94,10 @@ struct Tile {
   // of the epilogue's output type.
   void* dst = nullptr;
   int64_t dst_ld = 0;
+  // Kernel sets with KernelSet::flush, when set: the tile runs what is pending during its K
+  // loop, and a last tile may leave its own epilogue pending (to dst, which must then stay
+  // valid until it has run: after the next tile call or flush).
+  PendingEpilogue* pending = nullptr;
 };
 
 struct KernelSet {
@@ -96,6 +112,9 @@ struct KernelSet {
   // panel type.
   void (*prepare_a)(const uint8_t* packed, int bits, int64_t count, void* out);
   void (*tile)(const Tile& tile, const TileEpilogue& epilogue);
+  // Kernel sets that can defer epilogues (Tile::pending): runs what is pending now. Null for
+  // the others.
+  void (*flush)(PendingEpilogue& pending, const TileEpilogue& epilogue);
 };
 
 // Bytes per prepared A value.

@@ -18,6 +18,11 @@
 namespace nibble::kernels::qgemm_detail {
 namespace {
 
+// The columns of one stride phase of a convolution's input copy (ConvImage).
+struct ColumnPhase {
+  int64_t lo = 0, hi = 0, first = 0;
+};
+
 struct PackScratch {
   AlignedBuffer<uint8_t> gathered;    // other strided sources: [kb][ncb] copies of B rows
   AlignedBuffer<uint8_t> zero_row;    // stands in for rows past a block's depth
@@ -25,6 +30,7 @@ struct PackScratch {
   AlignedBuffer<uint8_t> conv_rows;   // a row of padding and strided samples for it
   std::vector<const uint8_t*> rows, strip_rows;
   std::vector<int32_t> unit_offsets;
+  std::vector<ColumnPhase> column_phases;
 };
 
 PackScratch& scratch() {
@@ -284,7 +290,19 @@ ConvImage::ConvImage(const QSource& b, QuantMode mode, const Int16Quantization& 
   const ref::ConvGeometry& g = *b.conv;
   const int64_t s1 = g.stride[1], s2 = g.stride[2], d1 = g.dilation[1], d2 = g.dilation[2];
   const int64_t k1 = g.kernel[1], k2 = g.kernel[2], in_h = g.in[1], in_w = g.in[2];
-  const int64_t out_w = g.out[2], wg = out_w + (k2 - 1) * d2 / s2;
+  const int64_t out_w = g.out[2], reach_w = (k2 - 1) * d2 / s2;
+  // Rows of out_w + reach_w pixels hold every column a grid row reads. With stride 1 a row's
+  // right padding can be the next row's left padding instead: the reads past a shorter row's
+  // end then land on that (wrap pixels, at most its left padding; a plane's last row wraps onto
+  // `wrap` padding pixels after it).
+  int64_t wg = out_w + reach_w, wrap = 0;
+  if (s2 == 1) {
+    const int64_t left = std::clamp<int64_t>(g.pad[2], 0, wg);
+    const int64_t right = std::clamp<int64_t>(in_w + g.pad[2], left, wg);  // end of the data
+    const int64_t shared = std::max({out_w, right, wg - left});
+    wrap = wg - shared;
+    wg = shared;
+  }
   grid_ = ColumnGrid{wg, out_w};
   const int64_t oh_first = n_begin / out_w, oh_last = (n_end - 1) / out_w;
   v_origin_ = oh_first * wg;
@@ -292,7 +310,7 @@ ConvImage::ConvImage(const QSource& b, QuantMode mode, const Int16Quantization& 
   v_end_ = oh_last * wg + (n_end - 1) % out_w + 1;
   const int lanes = mode == QuantMode::A8 ? 4 : 2;
   const int64_t rows = oh_last - oh_first + 1 + (k1 - 1) * d1 / s1;
-  const int64_t groups = (g.channels + lanes - 1) / lanes, plane = rows * wg;
+  const int64_t groups = (g.channels + lanes - 1) / lanes, plane = rows * wg + wrap;
   // Pixels: s1 * s2 phases of `groups` planes, then room for the last tile's reads.
   const int64_t pixels = s1 * s2 * groups * plane + nr;
   if (pixels * 4 > std::numeric_limits<int32_t>::max()) {
@@ -345,40 +363,55 @@ ConvImage::ConvImage(const QSource& b, QuantMode mode, const Int16Quantization& 
   };
   const uint8_t* rows_of[4];
   const uint8_t* sampled[4];
+  // Column phase bp: phase columns j read input column j * s2 + bp - pad, inside the row for j
+  // in [lo, hi); `first` is the input column of phase column lo.
+  std::vector<ColumnPhase>& column_phases = s.column_phases;
+  column_phases.resize(size_t(s2));
+  for (int64_t bp = 0; bp < s2; ++bp) {
+    ColumnPhase& cp = column_phases[size_t(bp)];
+    cp.lo = std::clamp<int64_t>(ceil_div(g.pad[2] - bp, s2), 0, wg);
+    cp.hi = std::clamp<int64_t>(ceil_div(in_w + g.pad[2] - bp, s2), cp.lo, wg);
+    cp.first = cp.lo * s2 + bp - g.pad[2];
+  }
+  // Unpadded rows that follow each other in the input: one run for the whole plane.
+  const bool one_run = s1 == 1 && s2 == 1 && g.pad[1] == 0 && column_phases[0].lo == 0 &&
+                       column_phases[0].hi == wg && wg == in_w;
   for (int64_t a = 0; a < s1; ++a) {
-    for (int64_t bp = 0; bp < s2; ++bp) {
-      // Phase columns j read input column j * s2 + bp - pad, inside the row for j in [lo, hi).
-      const int64_t lo = std::clamp<int64_t>(ceil_div(g.pad[2] - bp, s2), 0, wg);
-      const int64_t hi = std::clamp<int64_t>(ceil_div(in_w + g.pad[2] - bp, s2), lo, wg);
-      const int64_t first = lo * s2 + bp - g.pad[2];  // input column of phase column lo
-      for (int64_t q = 0; q < groups; ++q) {
-        uint8_t* plane_dst = image + ((a * s2 + bp) * groups + q) * plane * 4;
-        if (s1 == 1 && s2 == 1 && g.pad[1] == 0 && lo == 0 && hi == wg && wg == in_w) {
-          // Unpadded rows that follow each other in the input: one run for the whole plane.
-          for (int c = 0; c < lanes; ++c) rows_of[c] = channel_row(lanes * q + c, oh_first);
-          write_pixels(rows_of, plane, plane_dst);
-          continue;
+    for (int64_t q = 0; q < groups; ++q) {
+      auto plane_of = [&](int64_t bp) { return image + ((a * s2 + bp) * groups + q) * plane * 4; };
+      if (one_run) {
+        for (int c = 0; c < lanes; ++c) rows_of[c] = channel_row(lanes * q + c, oh_first);
+        write_pixels(rows_of, plane, plane_of(0));
+        continue;
+      }
+      // All column phases of an input row in turn, while the row is in L1 (stride 2 samples
+      // it twice).
+      for (int64_t i = 0; i < rows; ++i) {
+        const int64_t ih = (oh_first + i) * s1 + a - g.pad[1];
+        const bool inside = ih >= 0 && ih < in_h;
+        if (inside) {
+          for (int c = 0; c < lanes; ++c) rows_of[c] = channel_row(lanes * q + c, ih);
         }
-        for (int64_t i = 0; i < rows; ++i) {
-          uint8_t* dst = plane_dst + i * wg * 4;
-          const int64_t ih = (oh_first + i) * s1 + a - g.pad[1];
-          if (ih < 0 || ih >= in_h || lo == hi) {
+        for (int64_t bp = 0; bp < s2; ++bp) {
+          const ColumnPhase& cp = column_phases[size_t(bp)];
+          uint8_t* dst = plane_of(bp) + i * wg * 4;
+          if (!inside || cp.lo == cp.hi) {
             fill(dst, wg);
             continue;
           }
-          fill(dst, lo);
-          fill(dst + hi * 4, wg - hi);
-          for (int c = 0; c < lanes; ++c) rows_of[c] = channel_row(lanes * q + c, ih);
+          fill(dst, cp.lo);
+          fill(dst + cp.hi * 4, wg - cp.hi);
           if (eb == 1) {
-            sample_rows(rows_of, lanes, first, hi - lo, s2, in_w, samples, sampled);
+            sample_rows(rows_of, lanes, cp.first, cp.hi - cp.lo, s2, in_w, samples, sampled);
           } else {
-            sample_rows(reinterpret_cast<const float* const*>(rows_of), lanes, first, hi - lo, s2,
-                        in_w, reinterpret_cast<float*>(samples),
+            sample_rows(reinterpret_cast<const float* const*>(rows_of), lanes, cp.first,
+                        cp.hi - cp.lo, s2, in_w, reinterpret_cast<float*>(samples),
                         reinterpret_cast<const float**>(sampled));
           }
-          write_pixels(sampled, hi - lo, dst + lo * 4);
+          write_pixels(sampled, cp.hi - cp.lo, dst + cp.lo * 4);
         }
       }
+      for (int64_t bp = 0; bp < s2; ++bp) fill(plane_of(bp) + rows * wg * 4, wrap);
     }
   }
   std::memset(image + (pixels - nr) * 4, 0, size_t(nr * 4));

@@ -92,8 +92,9 @@ namespace nibble::kernels::qgemm_detail {
 // grid column v = oh * wg + ow is the pixel of phase ((kh dh) % s1, (kw dw) % s2), that group,
 // row oh + (kh dh) / s1, column ow + (kw dw) / s2, so the NR columns of every K unit are one
 // contiguous run at a fixed offset (unit_offsets) that the tiles load directly. The copy is one
-// pass over the input instead of an im2col (kh kw times larger). wg = out_w + ((kw - 1) dw) / s2:
-// grid columns past out_w are computed and dropped (none for 1x1 kernels; 2 of 82 for a 3x3
+// pass over the input instead of an im2col (kh kw times larger). wg = out_w + ((kw - 1) dw) / s2,
+// or with stride 1 as little as out_w + max(left, right padding) (rows share their padding):
+// grid columns past out_w are computed and dropped (none for 1x1 kernels; 1 of 81 for a 3x3
 // stride-1 convolution on 80x80).
 class ConvImage {
  public:

@@ -9,7 +9,6 @@
 #include <numeric>
 
 #include "kernels/dispatch/aligned_scratch.h"
-#include "kernels/dispatch/gemm_a16_f32.h"
 #include "kernels/dispatch/winograd_a16_internal.h"
 #include "kernels/quantize_f32.h"
 #include "nibble/error.h"
@@ -17,44 +16,27 @@
 namespace nibble::kernels {
 namespace {
 
-struct ExpandedTapsScratch {};
 struct OutputScratch {};
 
 constexpr int kTaps = 9;
 
 int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 
-// The reference level's expansion (the ISA ones: gemm_a16_f32.h): out[j] = q[j] · pattern[j % period].
-void expand_scalar(const uint8_t* packed, int bits, int64_t count, const float* scale_pattern,
-                   int64_t period, float* out) {
-  for (int64_t j = 0; j < count; ++j) {
-    int32_t q;
-    if (bits == 8) {
-      q = static_cast<int8_t>(packed[j]);
-    } else {
-      const uint8_t byte = packed[j / 64 * 32 + j % 32];
-      q = ((j % 64 < 32 ? byte & 0x0F : byte >> 4) ^ 8) - 8;  // two's complement nibble
-    }
-    out[j] = static_cast<float>(q) * scale_pattern[j % period];
+void transform_panel(Isa isa, int tile, const uint8_t* packed, int64_t section_bytes, int bits,
+                     const float* scale_pattern, int64_t period, int64_t count, float* u,
+                     int64_t point_stride) {
+#if defined(__x86_64__)
+  if (isa >= Isa::Avx512) {
+    return avx512::winograd_a16_transform_panel(tile, packed, section_bytes, bits, scale_pattern,
+                                                period, count, u, point_stride);
   }
-}
-
-void expand_section(Isa isa, const uint8_t* packed, int bits, int64_t count,
-                    const float* scale_pattern, int64_t period, float* out) {
-#if defined(__x86_64__)
-  if (isa >= Isa::Avx512) return a16::avx512::expand(packed, bits, 0, count, scale_pattern, period, out);
-  if (isa >= Isa::Avx2) return a16::avx2::expand(packed, bits, 0, count, scale_pattern, period, out);
+  if (isa >= Isa::Avx2) {
+    return avx2::winograd_a16_transform_panel(tile, packed, section_bytes, bits, scale_pattern,
+                                              period, count, u, point_stride);
+  }
 #endif
-  expand_scalar(packed, bits, count, scale_pattern, period, out);
-}
-
-void transform_taps(Isa isa, int tile, const float* taps, int64_t tap_stride, int64_t count,
-                    float* u, int64_t point_stride) {
-#if defined(__x86_64__)
-  if (isa >= Isa::Avx512) return avx512::winograd_a16_transform_taps(tile, taps, tap_stride, count, u, point_stride);
-  if (isa >= Isa::Avx2) return avx2::winograd_a16_transform_taps(tile, taps, tap_stride, count, u, point_stride);
-#endif
-  ref::winograd_a16_transform_taps(tile, taps, tap_stride, count, u, point_stride);
+  ref::winograd_a16_transform_panel(tile, packed, section_bytes, bits, scale_pattern, period,
+                                    count, u, point_stride);
 }
 
 }  // namespace
@@ -128,23 +110,18 @@ void winograd_a16_transform(const WinogradA16Weights& w, int64_t panel_begin, in
   const WinogradF32Kernel& kernel = *w.kernel;
   const int64_t mr = kernel.gemm->mr, cin = w.in_channels, section = w.section_values();
   const int64_t section_bytes = section * w.bits / 8;
-  // The expansion multiplies value j of a section by pattern[j % period]: the panel's MR
-  // scales repeated to a whole number of 16-float vectors.
+  // Value j of a section is scaled by pattern[j % period]: the panel's MR scales repeated to a
+  // whole number of 16-float vectors.
   const int64_t period = std::lcm<int64_t>(mr, 16);
   float pattern[64];
-  float* taps = thread_scratch<ExpandedTapsScratch>(kTaps * section);
   for (int64_t panel = panel_begin; panel < panel_end; ++panel) {
     for (int64_t j = 0; j < period; ++j) {
       const int64_t row = panel * mr + j % mr;
       pattern[j] = row < w.out_channels ? w.scales[size_t(row)] : 0.0f;
     }
-    const uint8_t* packed = w.data.data() + panel * kTaps * section_bytes;
-    for (int t = 0; t < kTaps; ++t) {
-      expand_section(kernel.isa, packed + t * section_bytes, w.bits, section, pattern, period,
-                     taps + t * section);
-    }
-    transform_taps(kernel.isa, kernel.tile, taps, section, cin * mr, u + panel * mr * cin,
-                   point_stride);
+    transform_panel(kernel.isa, kernel.tile, w.data.data() + panel * kTaps * section_bytes,
+                    section_bytes, w.bits, pattern, period, cin * mr, u + panel * mr * cin,
+                    point_stride);
   }
 }
 

@@ -22,7 +22,7 @@ namespace {
 
 std::vector<Isa> isas_to_test() {
   std::vector<Isa> isas;
-  for (Isa isa : {Isa::Ref, Isa::Avx2, Isa::Avx512}) {
+  for (Isa isa : {Isa::Ref, Isa::Avx2, Isa::Avx512, Isa::Avx512Vnni}) {
     if (static_cast<int>(isa) <= static_cast<int>(detected_isa())) isas.push_back(isa);
   }
   return isas;
@@ -144,7 +144,8 @@ TEST_CASE("qdwconv matches the reference over widths, kernels, strides and paddi
           c.kernel_h = c.kernel_w = kernel;
           c.pad_top = c.pad_left = c.pad_bottom = c.pad_right = kernel / 2;
           c.stride_h = c.stride_w = stride;
-          CAPTURE(isa_name(isa));
+          const std::string isa_label = isa_name(isa);
+          CAPTURE(isa_label);
           CAPTURE(width);
           CAPTURE(kernel);
           CAPTURE(stride);
@@ -155,10 +156,53 @@ TEST_CASE("qdwconv matches the reference over widths, kernels, strides and paddi
   }
 }
 
+// The kernels' lanes hold runs of up to four horizontal taps read through two shuffles, with
+// windows that start before the row and end past it: every width up to 40 (the 16-lane vector,
+// its tails and the four-row blocks), horizontal strides 1..4 and dilations that change the run
+// length, kernels from 1 to 7 wide, asymmetric padding, both activation types and weight widths.
+// Stride 5 takes the reference path.
+TEST_CASE("qdwconv lane runs: widths 1..40, strides, dilations, kernel widths and padding") {
+  unsigned seed = 1000;
+  for (Isa isa : isas_to_test()) {
+    const std::string isa_label = isa_name(isa);
+    CAPTURE(isa_label);
+    for (int64_t width = 1; width <= 40; ++width) {
+      for (int64_t stride = 1; stride <= 5; ++stride) {
+        Case c;
+        c.channels = 2;
+        c.in_w = width;
+        c.in_h = 3 + (width + stride) % 6;
+        c.kernel_w = 1 + (width + stride) % 7;
+        c.kernel_h = stride % 2 == 1 ? 3 : 1 + width % 4;
+        c.stride_w = stride;
+        c.stride_h = 1 + (width + stride) % 2;
+        c.dilation = 1 + (width % 5 == 0) + 2 * (width % 11 == 0);
+        c.pad_left = width % 3;
+        c.pad_right = (width / 3) % 3;
+        c.pad_top = stride % 3;
+        c.pad_bottom = (width + 1) % 2;
+        c.in_type = (width + stride) % 2 ? QType::S8 : QType::U8;
+        c.bits = width % 4 == 1 ? 4 : 8;
+        const int64_t span_w = c.in_w + c.pad_left + c.pad_right - (c.kernel_w - 1) * c.dilation;
+        const int64_t span_h = c.in_h + c.pad_top + c.pad_bottom - (c.kernel_h - 1) * c.dilation;
+        if (span_w < 1 || span_h < 1) continue;
+        CAPTURE(width);
+        CAPTURE(stride);
+        CAPTURE(c.kernel_h);
+        CAPTURE(c.kernel_w);
+        CAPTURE(c.stride_h);
+        CAPTURE(c.dilation);
+        compare(c, run_case(c, isa, seed++));
+      }
+    }
+  }
+}
+
 TEST_CASE("qdwconv: activation and weight types, outputs, epilogue and odd geometries") {
   unsigned seed = 100;
   for (Isa isa : isas_to_test()) {
-    CAPTURE(isa_name(isa));
+    const std::string isa_label = isa_name(isa);
+    CAPTURE(isa_label);
     for (QType in_type : {QType::U8, QType::S8}) {
       for (int bits : {8, 4}) {
         for (QType out_type : {QType::I32, QType::U8, QType::S8, QType::F32}) {
@@ -182,7 +226,7 @@ TEST_CASE("qdwconv: activation and weight types, outputs, epilogue and odd geome
         }
       }
     }
-    // Stride 3, dilation 2, asymmetric padding, non-square kernels, 1-D.
+    // Stride 3, dilation 2, asymmetric padding, non-square kernels, 1-D, a large plane.
     Case odd;
     odd.channels = 4;
     odd.in_h = 13;
@@ -204,6 +248,11 @@ TEST_CASE("qdwconv: activation and weight types, outputs, epilogue and odd geome
     one_d.kernel_w = 3;
     one_d.pad_top = one_d.pad_bottom = 0;
     compare(one_d, run_case(one_d, isa, seed++));
+    // A plane of more sums than one epilogue batch holds (channels converted one at a time).
+    Case large;
+    large.in_h = large.in_w = 72;
+    large.out_type = QType::U8;
+    compare(large, run_case(large, isa, seed++));
     Case unpadded;
     unpadded.pad_top = unpadded.pad_left = unpadded.pad_bottom = unpadded.pad_right = 0;
     unpadded.in_h = unpadded.in_w = 12;

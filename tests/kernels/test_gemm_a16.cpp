@@ -83,16 +83,11 @@ void check_close(const std::vector<float>& got, const std::vector<float>& expect
   CHECK(bad == 0);
 }
 
-// One convolution through qgemm (all ISAs) against the reference, for columns [n_begin, n_end).
-void check_conv(const ref::ConvGeometry& g, int64_t rows, int bits, int64_t n_begin, int64_t n_end,
-                const QEpilogue& epilogue, std::mt19937& rng) {
-  const int64_t depth = g.im2col_rows(), n = g.out_size();
+// qgemm of `rows` random weights over `source` (depth x n) on every ISA against the reference,
+// for columns [n_begin, n_end).
+void check_source(const QSource& source, int64_t depth, int64_t n, int64_t rows, int bits,
+                  int64_t n_begin, int64_t n_end, const QEpilogue& epilogue, std::mt19937& rng) {
   const Weights w = random_weights(bits, rows, depth, rng);
-  const std::vector<float> x = random_floats(size_t(g.channels * g.in_size()), rng);
-  QSource source;
-  source.type = QType::F32;
-  source.data = x.data();
-  source.conv = &g;
   auto run = [&](Isa isa, bool reference) {
     std::vector<float> y(size_t(rows * n), NAN);  // untouched columns stay NaN
     const QOutput out{QType::F32, y.data(), n, 1, 1.0f, 0};
@@ -111,10 +106,22 @@ void check_conv(const ref::ConvGeometry& g, int64_t rows, int bits, int64_t n_be
   const std::vector<float> expected = run(Isa::Ref, true);
   const float w_max = *std::max_element(w.scales.begin(), w.scales.end()) * (bits == 4 ? 8 : 128);
   for (Isa isa : isas()) {
-    INFO("isa ", isa_name(isa), " rows ", rows, " channels ", g.channels, " out ", g.out[1], "x",
-         g.out[2], " columns [", n_begin, ", ", n_end, ")");
+    INFO("isa ", isa_name(isa), " rows ", rows, " depth ", depth, " columns [", n_begin, ", ",
+         n_end, ") of ", n);
     check_close(run(isa, false), expected, depth, w_max);
   }
+}
+
+// One convolution through qgemm (all ISAs) against the reference, for columns [n_begin, n_end).
+void check_conv(const ref::ConvGeometry& g, int64_t rows, int bits, int64_t n_begin, int64_t n_end,
+                const QEpilogue& epilogue, std::mt19937& rng) {
+  const std::vector<float> x = random_floats(size_t(g.channels * g.in_size()), rng);
+  QSource source;
+  source.type = QType::F32;
+  source.data = x.data();
+  source.conv = &g;
+  INFO("conv ", g.channels, " channels, out ", g.out[1], "x", g.out[2]);
+  check_source(source, g.im2col_rows(), g.out_size(), rows, bits, n_begin, n_end, epilogue, rng);
 }
 
 }  // namespace
@@ -156,6 +163,33 @@ TEST_CASE("weight-only conv: every row count around the micro-kernels' heights")
     check_conv(g, rows, rows % 2 ? 4 : 8, 0, g.out_size(), {}, rng);
     check_conv(pointwise, rows, rows % 2 ? 8 : 4, 1, pointwise.out_size() - 1, {}, rng);
   }
+}
+
+TEST_CASE("weight-only 1x1 conv and matrix: columns over several B blocks, K over several") {
+  // More columns than one packed B block (256 or 384) and depth past one K block (512): the
+  // weights are expanded whole once per call and run on the FP32 GEMM driver.
+  std::mt19937 rng(34);
+  QEpilogue silu;
+  silu.silu = true;
+  std::vector<float> bias(30);
+  for (size_t i = 0; i < bias.size(); ++i) bias[i] = 0.02f * float(i % 7) - 0.05f;
+  silu.bias = bias.data();
+  const ref::ConvGeometry pointwise = conv2d(600, 23, 37, 1, 1, 0);
+  const int64_t n = pointwise.out_size();
+  check_conv(pointwise, 25, 4, 0, n, silu, rng);
+  check_conv(pointwise, 13, 8, 3, n - 5, {}, rng);
+  // Matrix sources, row-major and transposed (a MatMul's activations).
+  const int64_t depth = 70, columns = 900;
+  const std::vector<float> x = random_floats(size_t(depth * columns), rng);
+  QSource rows_source;
+  rows_source.type = QType::F32;
+  rows_source.data = x.data();
+  rows_source.row_stride = columns;
+  check_source(rows_source, depth, columns, 30, 8, 1, columns - 2, silu, rng);
+  QSource columns_source = rows_source;
+  columns_source.row_stride = 1;
+  columns_source.col_stride = depth;
+  check_source(columns_source, depth, columns, 7, 4, 0, columns, {}, rng);
 }
 
 TEST_CASE("weight-only depthwise conv: strides, padding, epilogues and outputs") {

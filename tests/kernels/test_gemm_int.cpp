@@ -445,10 +445,10 @@ TEST_CASE("pack_qweights stores int4 at half the bytes of int8 and rejects bad w
 }
 
 TEST_CASE("qgemm convolutions deeper than a K block") {
-  // 300 channels x 9 taps: several K blocks of every kernel set (partial sums between them).
+  // 1000 channels x 9 taps: several K blocks of every kernel set (partial sums between them).
   std::mt19937 rng(17);
   ref::ConvGeometry g;
-  g.channels = 300;
+  g.channels = 1000;
   g.in[1] = 6;
   g.in[2] = 7;
   g.out[1] = 6;
@@ -473,13 +473,13 @@ TEST_CASE("qgemm convolutions deeper than a K block") {
 }
 
 TEST_CASE("qgemm convolutions whose prepared weight panels split K (many output channels)") {
-  // 240 output channels x 1700 channels (1x1): the prepared panels of all rows (408 KB at one
+  // 240 output channels x 3400 channels (1x1): the prepared panels of all rows (816 KB at one
   // byte per weight) would exceed the driver's budget for them, so K splits into blocks
   // shallower than the kernel set's, and the 400 columns span two column blocks, each preparing
   // every K block again.
   std::mt19937 rng(23);
   ref::ConvGeometry g;
-  g.channels = 1700;
+  g.channels = 3400;
   g.in[1] = g.out[1] = 4;
   g.in[2] = g.out[2] = 100;
   for (QuantMode mode : {QuantMode::A8, QuantMode::A16I16}) {
@@ -650,6 +650,65 @@ TEST_CASE("qgemm requantized outputs equal QuantizeLinear on the float outputs, 
                                                   count, p.out_scale, p.out_zero_point);
           }
           CHECK(fused == expected);
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("qgemm convolution weights equal the im2col GEMM bit for bit (deferred epilogues)") {
+  // Convolution weights read the input copy in place, and kernel sets that can run a tile's
+  // epilogue during the next tile's K loop do so; the im2col GEMM path runs each epilogue at
+  // once. Same sums, same epilogue arithmetic: the outputs must agree to the bit, for every
+  // output kind, over several panels and strips, grids whose rows share their padding
+  // (stride 1) and column ranges that start and end inside rows.
+  std::mt19937 rng(20);
+  struct Geo {
+    int64_t kernel, stride, dilation, pad, h, w;
+  };
+  const Geo geos[] = {{3, 1, 1, 1, 9, 45}, {1, 1, 1, 0, 7, 50}, {3, 2, 1, 1, 11, 37},
+                      {5, 1, 1, 2, 6, 23}, {3, 1, 2, 2, 5, 41}, {3, 1, 1, 0, 8, 30}};
+  for (int bits : {8, 4}) {
+    for (const Geo& geo : geos) {
+      ref::ConvGeometry g;
+      g.channels = 13;
+      g.in[1] = geo.h;
+      g.in[2] = geo.w;
+      g.kernel[1] = g.kernel[2] = geo.kernel;
+      g.stride[1] = g.stride[2] = geo.stride;
+      g.dilation[1] = g.dilation[2] = geo.dilation;
+      g.pad[1] = g.pad[2] = geo.pad;
+      const int64_t span = (geo.kernel - 1) * geo.dilation + 1;
+      g.out[1] = (geo.h + 2 * geo.pad - span) / geo.stride + 1;
+      g.out[2] = (geo.w + 2 * geo.pad - span) / geo.stride + 1;
+      Problem p = matrix_problem(QuantMode::A8, bits, QType::U8, 21, g.im2col_rows(), g.out_size(),
+                                 rng);
+      p.x = random_bytes<uint8_t>(size_t(g.channels * g.in_size()), 0, 255, rng);
+      p.source.conv = &g;
+      p.source.zero_point = 119;
+      p.bias.resize(size_t(p.m));
+      std::uniform_real_distribution<float> bd(-2.0f, 2.0f);
+      for (float& b : p.bias) b = bd(rng);
+      p.epilogue.silu = true;
+      p.out_scale = 0.0113f;
+      p.out_zero_point = 60;
+      const std::string what = "k" + std::to_string(geo.kernel) + " s" +
+                               std::to_string(geo.stride) + " d" + std::to_string(geo.dilation) +
+                               " w" + std::to_string(geo.w);
+      for (QType out : {QType::U8, QType::S8, QType::F32, QType::I32}) {
+        for (int range = 0; range < 2; ++range) {
+          p.out_type = out;
+          p.n_begin = range ? p.n / 3 + 1 : 0;
+          p.n_end = range ? 2 * p.n / 3 + 5 : p.n;
+          for (Isa isa : isas_to_test()) {
+            std::string kernel;
+            p.conv_taps = 0;
+            const std::vector<uint8_t> gemm = run(p, isa, false, nullptr);
+            p.conv_taps = geo.kernel * geo.kernel;
+            const std::vector<uint8_t> conv = run(p, isa, false, &kernel);
+            INFO(what, " kernel=", kernel, " out=", int(out), " range=", range);
+            CHECK(conv == gemm);
+          }
         }
       }
     }

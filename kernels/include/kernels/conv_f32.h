@@ -73,8 +73,13 @@ struct ConvF32Weights {
   size_t bytes() const { return data.size() * sizeof(float); }
 };
 
+// Auto takes Winograd for the 3x3 stride-1 shapes where it is faster; Direct never does (the
+// kernel benchmarks report both, since Winograd's throughput counts direct-convolution work).
+enum class ConvF32Algorithm { Auto, Direct };
+
 // w is [out_channels, in_channels / groups, kernel...] as in ONNX.
-ConvF32Weights conv_f32_pack(const ConvF32Shape& shape, const float* w, Isa isa);
+ConvF32Weights conv_f32_pack(const ConvF32Shape& shape, const float* w, Isa isa,
+                             ConvF32Algorithm algorithm = ConvF32Algorithm::Auto);
 
 // y = epilogue(conv(x, w)); x [batch, in_channels, in...] and y [batch, out_channels, out...].
 void conv_f32_run(const ConvF32Shape& shape, const ConvF32Weights& weights, const float* x,

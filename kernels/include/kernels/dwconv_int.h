@@ -2,11 +2,12 @@
 // channel per group), the integer counterpart of the FP32 depthwise kernel in conv_f32.h.
 //
 // A depthwise layer has only channels x taps weights, so it is no GEMM: the generic qgemm path
-// would run one single-row GEMM per channel. Here each channel is a direct convolution: its input
-// plane is copied once into a zero-point-padded uint8 plane (int8 activations are flipped to
-// uint8 by adding 128, the zero point with them; stride-s rows are split into s column phases so
-// every tap reads a contiguous run), then a row kernel widens each tap's run to int32 lanes and
-// accumulates w * x exactly, several output rows at a time.
+// would run one single-row GEMM per channel. Here each channel is a direct convolution reading
+// the input in place (padding reads as the zero point; int8 activations are flipped to uint8 by
+// adding 128, the zero point with them): a vector lane holds a run of up to four horizontal taps
+// of one output, multiplied by the run's weights exactly (vpdpbusd, or vpmaddwd two taps at a
+// time), several output rows at a time (kernels/dispatch/dwconv_int_kernels.h). Horizontal
+// strides above 4 run the reference.
 //
 // Arithmetic and epilogue are those of qgemm's mode A8 (gemm_int.h), per channel c:
 //   acc = sum_t w[c][t] * (x[t] - x_zero_point)   (padding reads as the zero point: adds 0)

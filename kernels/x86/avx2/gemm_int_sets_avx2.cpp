@@ -15,10 +15,10 @@ namespace {
 constexpr int64_t kKcA8 = 2048, kKcA16I16 = 1024;
 
 // clang-format off
-const KernelSet kW8A8     {"w8a8 3x16 avx2", QuantMode::A8, 8, Isa::Avx2, 3, 16, 4, kKcA8, PanelType::S8Split, prepare_s8_split, tile_w8a8_split_3x16};
-const KernelSet kW4A8     {"w4a8 3x16 avx2", QuantMode::A8, 4, Isa::Avx2, 3, 16, 4, kKcA8, PanelType::S8, prepare_s8, tile_w4a8_3x16};
-const KernelSet kW8A16i16 {"w8a16i16 6x16 avx2", QuantMode::A16I16, 8, Isa::Avx2, 6, 16, 2, kKcA16I16, PanelType::S16, prepare_s16, tile_a16i16_6x16};
-const KernelSet kW4A16i16 {"w4a16i16 6x16 avx2", QuantMode::A16I16, 4, Isa::Avx2, 6, 16, 2, kKcA16I16, PanelType::S16, prepare_s16, tile_a16i16_6x16};
+const KernelSet kW8A8     {"w8a8 3x16 avx2", QuantMode::A8, 8, Isa::Avx2, 3, 16, 4, kKcA8, PanelType::S8Split, prepare_s8_split, tile_w8a8_split_3x16, nullptr};
+const KernelSet kW4A8     {"w4a8 3x16 avx2", QuantMode::A8, 4, Isa::Avx2, 3, 16, 4, kKcA8, PanelType::S8, prepare_s8, tile_w4a8_3x16, nullptr};
+const KernelSet kW8A16i16 {"w8a16i16 6x16 avx2", QuantMode::A16I16, 8, Isa::Avx2, 6, 16, 2, kKcA16I16, PanelType::S16, prepare_s16, tile_a16i16_6x16, nullptr};
+const KernelSet kW4A16i16 {"w4a16i16 6x16 avx2", QuantMode::A16I16, 4, Isa::Avx2, 6, 16, 2, kKcA16I16, PanelType::S16, prepare_s16, tile_a16i16_6x16, nullptr};
 // clang-format on
 
 }  // namespace
