@@ -46,6 +46,29 @@ struct Operands {
   std::vector<float> xf, yf, bias;
 };
 
+// A convolution's random input image and its output of `rows` x `n`, as the engine passes them:
+// uint8 in and out (zero points 128 and 10) in mode A8, float in and out otherwise.
+void conv_operands(Operands& d, QuantMode mode, const ConvShape& s, int64_t rows, int64_t n,
+                   QSource& source, QOutput& out) {
+  const size_t in_values = size_t(s.in_channels * s.height * s.width);
+  source.conv = &d.geometry;
+  if (mode == QuantMode::A8) {
+    d.x8 = random_bytes(in_values, 3);
+    d.y8.resize(size_t(rows * n));
+    source.type = QType::U8;
+    source.data = d.x8.data();
+    source.scale = 0.02f;
+    source.zero_point = 128;
+    out = QOutput{QType::U8, d.y8.data(), n, 1, 0.05f, 10};
+  } else {
+    d.xf = random_floats(in_values, 3);
+    d.yf.resize(size_t(rows * n));
+    source.type = QType::F32;
+    source.data = d.xf.data();
+    out = QOutput{QType::F32, d.yf.data(), n, 1, 1.0f, 0};
+  }
+}
+
 // Runs all columns, split across the pool's threads in multiples of `grain` columns (whole
 // output rows for convolutions).
 void run_columns(const Operands& d, const QSource& source, int64_t n, int64_t grain,
@@ -102,25 +125,9 @@ BenchRun prepare_depthwise(QuantMode mode, int bits, const ConvShape& s, const B
   auto packed = std::make_shared<PackedQDwWeights>(
       pack_qdwconv_weights(mode, bits, channels, taps, w.data(), scales.data(), true));  // at load
   d->bias = random_floats(size_t(channels), 2);
-  const size_t in_values = size_t(s.in_channels * s.height * s.width);
   QSource source;
-  source.conv = &d->geometry;
   QOutput out;
-  if (mode == QuantMode::A8) {
-    d->x8 = random_bytes(in_values, 3);
-    d->y8.resize(size_t(channels * n));
-    source.type = QType::U8;
-    source.data = d->x8.data();
-    source.scale = 0.02f;
-    source.zero_point = 128;
-    out = QOutput{QType::U8, d->y8.data(), n, 1, 0.05f, 10};
-  } else {
-    d->xf = random_floats(in_values, 3);
-    d->yf.resize(size_t(channels * n));
-    source.type = QType::F32;
-    source.data = d->xf.data();
-    out = QOutput{QType::F32, d->yf.data(), n, 1, 1.0f, 0};
-  }
+  conv_operands(*d, mode, s, channels, n, source, out);
   // Work items: channels in mode A8 (each thread's in one call), blocks of channels otherwise.
   const bool by_channel = mode == QuantMode::A8;
   const int64_t per_block = std::max<int64_t>(1, (1 << 14) / std::max<int64_t>(n, 1));
@@ -194,23 +201,8 @@ BenchRun prepare_conv(QuantMode mode, int bits, const ConvShape& s, const BenchC
                                   scales.data(), true);  // at load
   d->bias = random_floats(size_t(m), 2);
   QSource source;
-  source.conv = &d->geometry;
   QOutput out;
-  if (mode == QuantMode::A8) {
-    d->x8 = random_bytes(size_t(s.in_channels * s.height * s.width), 3);
-    d->y8.resize(size_t(m * n));
-    source.type = QType::U8;
-    source.data = d->x8.data();
-    source.scale = 0.02f;
-    source.zero_point = 128;
-    out = QOutput{QType::U8, d->y8.data(), n, 1, 0.05f, 10};
-  } else {
-    d->xf = random_floats(size_t(s.in_channels * s.height * s.width), 3);
-    d->yf.resize(size_t(m * n));
-    source.type = QType::F32;
-    source.data = d->xf.data();
-    out = QOutput{QType::F32, d->yf.data(), n, 1, 1.0f, 0};
-  }
+  conv_operands(*d, mode, s, m, n, source, out);
   return [d, source, out, mode, n, pool = ctx.pool] {
     QSource b = source;
     if (mode == QuantMode::A16I16) b.abs_max = qgemm_abs_max(d->xf.data(), int64_t(d->xf.size()));

@@ -109,7 +109,7 @@ NIBBLE_INLINE void leave_pending(__m512i (&acc)[MR][NV], const Tile& t, const Ti
 
 // A tile of NV vectors of columns.
 template <int NV>
-void run_tile(const Tile& t, const TileEpilogue& ep) {
+void run_tile_vnni(const Tile& t, const TileEpilogue& ep) {
   __m512i acc[MR][NV];
   start_int_tile(acc, t);
   PendingEpilogue* pending = t.pending;
@@ -147,11 +147,11 @@ void run_tile(const Tile& t, const TileEpilogue& ep) {
 // images): its multiplies stop at the last vector it needs.
 void tile_a8_8x48_vnni(const Tile& t, const TileEpilogue& ep) {
   if (t.cols > 32) {
-    run_tile<3>(t, ep);
+    run_tile_vnni<3>(t, ep);
   } else if (t.cols > 16) {
-    run_tile<2>(t, ep);
+    run_tile_vnni<2>(t, ep);
   } else {
-    run_tile<1>(t, ep);
+    run_tile_vnni<1>(t, ep);
   }
 }
 
