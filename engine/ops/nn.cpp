@@ -766,6 +766,8 @@ void layer_norm_compute(const ComputeContext& ctx) {
 
 void lp_norm_infer(InferContext& ctx) {
   ctx.require_dtype(0, kFloatTypes);
+  // normalize_axis accepts axis 0 of a scalar; LpNormalization needs an axis to sum along.
+  if (ctx.input_rank(0) == 0) ctx.fail("input must have rank >= 1");
   normalize_axis(ctx.node.attr_int("axis", -1), ctx.input_rank(0), ctx.node);
   const int64_t p = ctx.node.attr_int("p", 2);
   if (p != 1 && p != 2) ctx.fail("p must be 1 or 2, got " + std::to_string(p));

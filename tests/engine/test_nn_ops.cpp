@@ -392,6 +392,14 @@ TEST_CASE("malformed nodes are InvalidModel, unimplemented ones Unsupported") {
     m.output("y", DType::F32);
     CHECK(load_error(m) == ErrorKind::InvalidModel);
   }
+  SUBCASE("LpNormalization of a scalar (fuzz finding: read past the shape)") {
+    ModelBuilder m(13);
+    m.input("x", DType::F32, {});
+    auto& node = m.node("LpNormalization", {"x"}, {"y"});
+    ModelBuilder::attr(node, "axis", int64_t{0});
+    m.output("y", DType::F32);
+    CHECK(load_error(m) == ErrorKind::InvalidModel);
+  }
   SUBCASE("Conv on int32 data") {
     ModelBuilder m(17);
     m.input("x", DType::I32, {1, 1, 4, 4});
