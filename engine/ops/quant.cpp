@@ -109,6 +109,7 @@ QuantLayout quant_layout(const InferContext& ctx, const Shape& x, const Shape& s
   if (shape_numel(scale) == 1) return l;  // one value: per tensor
   if (ctx.opset < 13) ctx.fail("scale must be a scalar before opset 13");
   const int64_t rank = static_cast<int64_t>(x.size());
+  if (rank == 0) ctx.fail("a per-axis scale needs an input of rank >= 1, got a scalar");
   const int64_t axis = normalize_axis(ctx.node.attr_int("axis", 1), rank, ctx.node);
   for (int64_t d = 0; d < rank; ++d) {
     if (d < axis) l.outer *= x[size_t(d)];

@@ -169,6 +169,21 @@ TEST_CASE("quantization nodes reject inconsistent inputs") {
     m.output("y", DType::U8);
     CHECK_THROWS_AS(m.session(), Error);
   }
+  SUBCASE("per-axis scale on a scalar input") {
+    ModelBuilder m(13);
+    m.input("x", DType::F32, {});
+    m.initializer<float>("scale", DType::F32, {2}, {1.0f, 2.0f});
+    auto& node = m.node("QuantizeLinear", {"x", "scale"}, {"y"});
+    ModelBuilder::attr(node, "axis", int64_t{0});
+    m.output("y", DType::U8);
+    try {
+      m.session();
+      FAIL("loaded");
+    } catch (const Error& e) {
+      CHECK(e.kind() == ErrorKind::InvalidModel);
+      CHECK(std::string(e.what()).find("rank >= 1") != std::string::npos);
+    }
+  }
   SUBCASE("zero point dtype differs from output_dtype") {
     ModelBuilder m(21);
     m.input("x", DType::F32, {2});
