@@ -7,7 +7,8 @@
 // input), the others write float. Depthwise shapes run the depthwise kernel (dwconv_int.h) as the
 // engine does (engine/ops/qconv_driver.cpp): on uint8 activations in w8a8/w4a8, on float ones in
 // the weight-only kinds (the int16 ones included). The weight-only kinds run 3x3 stride-1 shapes
-// where the engine does: on the weight-only Winograd (winograd_a16.h).
+// where the engine does: on the integer Winograd (winograd_i16.h) in the int16 kinds where the
+// engine picks it, else on the weight-only Winograd (winograd_a16.h).
 #include <algorithm>
 #include <memory>
 #include <random>
@@ -16,6 +17,7 @@
 #include "kernels/dwconv_int.h"
 #include "kernels/gemm_int.h"
 #include "kernels/winograd_a16.h"
+#include "kernels/winograd_i16.h"
 
 namespace nibble::bench {
 
@@ -153,6 +155,32 @@ BenchRun prepare_depthwise(QuantMode mode, int bits, const ConvShape& s, const B
   };
 }
 
+// Int16-activation 3x3 stride-1 layers where the engine picks the integer Winograd
+// (winograd_i16_preferred, the engine's rule): per run, max |x| and the convolution.
+BenchRun prepare_winograd_i16(int bits, const ConvF32Shape& shape, const BenchContext& ctx) {
+  struct WinogradOperands {
+    WinogradI16Weights weights;
+    std::vector<float> bias, x, y;
+  };
+  auto d = std::make_shared<WinogradOperands>();
+  const ref::ConvGeometry& g = shape.geometry;
+  const int64_t m = shape.out_channels, n = g.out_size();
+  const std::vector<int8_t> w = random_weights(size_t(m * g.im2col_rows()), bits, 1);
+  const std::vector<float> scales(size_t(m), 0.01f);
+  d->weights = winograd_i16_pack(shape, bits, w.data(), scales.data());  // at load
+  d->bias = random_floats(size_t(m), 2);
+  d->x = random_floats(size_t(shape.in_channels * g.in_size()), 3);
+  d->y.resize(size_t(m * n));
+  return [d, shape, n, pool = ctx.pool] {
+    QEpilogue ep;
+    ep.bias = d->bias.data();
+    ep.silu = true;
+    const float abs_max = qgemm_abs_max(d->x.data(), int64_t(d->x.size()));
+    winograd_i16_conv(shape, d->weights, d->x.data(), abs_max, ep,
+                      QOutput{QType::F32, d->y.data(), n, 1, 1.0f, 0}, pool);
+  };
+}
+
 // Weight-only 3x3 stride-1 layers where the engine picks Winograd (engine/ops/qconv_driver.cpp:
 // always with float activations, with int16 activations where it beats the int16 kernels):
 // the FP32 Winograd driver over weights kept at 4/8 bits.
@@ -163,6 +191,9 @@ BenchRun prepare_winograd_a16(QuantMode mode, int bits, const ConvShape& s, cons
   shape.out_channels = s.out_channels;
   ref::ConvGeometry& g = shape.geometry;
   g = conv_geometry(s, s.in_channels);
+  if (mode == QuantMode::A16I16 && winograd_i16_preferred(shape, active_isa())) {
+    return prepare_winograd_i16(bits, shape, ctx);
+  }
   const WinogradF32Kernel* kernel = winograd_a16_choose(shape, active_isa());
   if (kernel == nullptr || (mode == QuantMode::A16I16 && !winograd_a16_beats_int16(shape))) return {};
   struct WinogradOperands {

@@ -13,6 +13,7 @@ size_t QConvWeights::packed_bytes() const {
   size_t bytes = 0;
   for (const auto& g : groups) bytes += g.packed_bytes();
   if (winograd) return winograd->packed_bytes();
+  if (winograd_i16) return winograd_i16->packed_bytes();
   return depthwise ? depthwise->packed_bytes() : bytes;
 }
 
@@ -32,6 +33,12 @@ KernelInfo QConvWeights::describe(const std::string& family_prefix) const {
     info.packed_weight_bytes = packed_bytes();
     return info;
   }
+  if (winograd_i16) {
+    info.isa = k::isa_name(winograd_i16->isa);
+    info.tile = winograd_i16->tile_name();
+    info.packed_weight_bytes = packed_bytes();
+    return info;
+  }
   info.isa = k::isa_name(groups.front().isa);
   info.tile = groups.front().kernel;
   info.packed_weight_bytes = packed_bytes();
@@ -46,10 +53,15 @@ QConvWeights pack_qconv(const ConvLayout& layout, k::QuantMode mode, const std::
   w.bits = values.empty() || (*lo >= -8 && *hi <= 7) ? 4 : 8;
   const int64_t rows = layout.out_channels_per_group();
   const int64_t depth = int64_t(values.size()) / layout.out_channels;
-  // Weight-only 3x3 stride-1 layers take Winograd (float activations) where FP32 does; with
-  // int16 activations only where it beats the int16 kernels (kernels/winograd_a16.h).
+  // Weight-only 3x3 stride-1 layers take Winograd: with int16 activations the integer one
+  // where it wins (kernels/winograd_i16.h), else the float one (float activations) where FP32
+  // does and, for int16 activations, where it beats the int16 kernels (kernels/winograd_a16.h).
   if (mode != k::QuantMode::A8) {
     const k::ConvF32Shape shape = conv_f32_shape(layout);
+    if (mode == k::QuantMode::A16I16 && k::winograd_i16_preferred(shape, k::active_isa())) {
+      w.winograd_i16 = k::winograd_i16_pack(shape, w.bits, values.data(), row_scales.data());
+      return w;
+    }
     const k::WinogradF32Kernel* kernel = k::winograd_a16_choose(shape, k::active_isa());
     if (kernel && (mode == k::QuantMode::A16 || k::winograd_a16_beats_int16(shape))) {
       w.mode = k::QuantMode::A16;
@@ -185,6 +197,15 @@ void run_qconv(const ConvLayout& l, const QConvWeights& weights, const Tensor& x
     output.row_stride = l.geometry.out_size();
     output.col_stride = 1;
     k::winograd_a16_conv(conv_f32_shape(l), *weights.winograd, x.data<float>(), epilogue, output, &pool);
+    return;
+  }
+  if (weights.winograd_i16) {
+    output.data = y;
+    output.row_stride = l.geometry.out_size();
+    output.col_stride = 1;
+    // One scale for the whole tensor, as the direct int16 path.
+    k::winograd_i16_conv(conv_f32_shape(l), *weights.winograd_i16, x.data<float>(),
+                         abs_max(x.data<float>(), x.numel(), pool), epilogue, output, &pool);
     return;
   }
   if (weights.depthwise) {

@@ -10,6 +10,7 @@
 #include "kernels/dwconv_int.h"
 #include "kernels/gemm_int.h"
 #include "kernels/winograd_a16.h"
+#include "kernels/winograd_i16.h"
 
 namespace nibble {
 
@@ -23,6 +24,8 @@ struct QConvWeights {
   std::optional<kernels::PackedQDwWeights> depthwise;
   // Weight-only 3x3 stride-1 layouts run Winograd on the FP32 micro-kernels instead.
   std::optional<kernels::WinogradA16Weights> winograd;
+  // Int16-activation (A16I16) 3x3 stride-1 layouts where it wins run the integer Winograd.
+  std::optional<kernels::WinogradI16Weights> winograd_i16;
 
   size_t packed_bytes() const;
   // "qconv_w4a8" etc., the ISA and the tile, for `nibble inspect`.

@@ -138,21 +138,7 @@ void qdwconv(const PackedQDwWeights& w, const QSource& x, int64_t c_begin, int64
     scale[size_t(c)] = w.scales[size_t(c)] * x.scale;
     if (ep.bias) bias[size_t(c)] = ep.bias[c];
   }
-  qd::TileEpilogue te;
-  te.out = out.type;
-  te.comp = comp.data();
-  te.scale = scale.data();
-  te.bias = bias.data();
-  te.silu = ep.silu;
-  te.clamp_min = ep.clamp_min;
-  te.clamp_max = ep.clamp_max;
-  if (out.type == QType::U8 || out.type == QType::S8) {
-    const bool is_unsigned = out.type == QType::U8;
-    te.out_scale = out.scale;
-    te.out_zero_point = out.zero_point;
-    te.q_lo = (is_unsigned ? 0.0f : -128.0f) - static_cast<float>(out.zero_point);
-    te.q_hi = (is_unsigned ? 255.0f : 127.0f) - static_cast<float>(out.zero_point);
-  }
+  const qd::TileEpilogue te = qd::tile_epilogue(ep, out, scale.data(), bias.data(), comp.data());
 
   qdw_detail::Call call;
   call.in_h = g.in[1];

@@ -243,23 +243,34 @@ void run_reference(const PackedQWeights& w, const QSource& b, int64_t n, int64_t
 }
 
 // Where the tiles of one call write: straight into the output when its rows are the grid's
-// columns, else through one tile of scratch, copied run by run (convolution grids) or element
-// by element (strided outputs).
+// columns, or are once the grid's dropped columns are left out (kernel sets that drop columns
+// themselves: KernelSet::drops_columns), else through one tile of scratch, copied run by run
+// (convolution grids) or element by element (strided outputs).
 class TileWriter {
  public:
-  TileWriter(const QOutput& out, const qd::ColumnGrid& grid, int64_t mr, int64_t nr, Scratch& s)
+  TileWriter(const QOutput& out, const qd::ColumnGrid& grid, const qd::KernelSet& ks, Scratch& s)
       : out_(out),
         grid_(grid),
         bytes_(type_bytes(out.type)),
-        direct_(out.col_stride == 1 && grid.identity()),
-        nr_(nr),
+        direct_(out.col_stride == 1 && (grid.identity() || ks.drops_columns)),
+        nr_(ks.nr),
         base_(static_cast<uint8_t*>(out.data)),
-        tile_(direct_ ? nullptr : s.tile_out.ensure(size_t(mr * nr) * bytes_)) {}
+        tile_(direct_ ? nullptr : s.tile_out.ensure(size_t(ks.mr * ks.nr) * bytes_)) {}
 
   // Sets the tile's destination for grid column v.
   void target(qd::Tile& t, int64_t v) const {
-    if (direct_) {
+    if (direct_ && grid_.identity()) {
       t.dst = base_ + size_t(t.row0 * out_.row_stride + v) * bytes_;
+      t.dst_ld = out_.row_stride;
+    } else if (direct_) {
+      // The kept columns' outputs follow each other from the first one's.
+      int64_t first = -1;
+      t.kept_columns = 0;
+      grid_.for_each_run(v, t.cols, [&](int64_t offset, int64_t n, int64_t len) {
+        if (first < 0) first = n;
+        t.kept_columns |= (len >= 64 ? ~uint64_t{0} : (uint64_t{1} << len) - 1) << offset;
+      });
+      t.dst = base_ + size_t(t.row0 * out_.row_stride + std::max<int64_t>(first, 0)) * bytes_;
       t.dst_ld = out_.row_stride;
     } else {
       t.dst = tile_;
@@ -336,7 +347,7 @@ void run_direct_conv(const PackedQWeights& w, const qd::KernelSet& ks, const QSo
   for (int64_t band_begin = n_begin; band_begin < n_end;) {
     const int64_t band_end = std::min(n_end, (band_begin / out_w + band_rows) * out_w);
     const qd::ConvImage image(b, w.mode, q16, band_begin, band_end, nr, ks.isa);
-    const TileWriter writer(out, image.grid(), mr, nr, s);
+    const TileWriter writer(out, image.grid(), ks, s);
     qd::Tile unfinished;  // the last tile whose epilogue is pending
     int64_t unfinished_v = -1;
     for (int64_t v0 = image.v_begin(); v0 < image.v_end(); v0 += nc) {
@@ -459,21 +470,7 @@ void qgemm(const PackedQWeights& w, const QSource& b, int64_t n, int64_t n_begin
     if (w.mode == QuantMode::A8) s.comp[size_t(m)] = zero_u8 * w.row_sums[size_t(m)];
     if (ep.bias) s.bias[size_t(m)] = ep.bias[m];
   }
-  qd::TileEpilogue te;
-  te.out = out.type;
-  te.comp = s.comp.data();
-  te.scale = s.scale.data();
-  te.bias = s.bias.data();
-  te.silu = ep.silu;
-  te.clamp_min = ep.clamp_min;
-  te.clamp_max = ep.clamp_max;
-  if (out.type == QType::U8 || out.type == QType::S8) {
-    const bool is_unsigned = out.type == QType::U8;
-    te.out_scale = out.scale;
-    te.out_zero_point = out.zero_point;
-    te.q_lo = (is_unsigned ? 0.0f : -128.0f) - static_cast<float>(out.zero_point);
-    te.q_hi = (is_unsigned ? 255.0f : 127.0f) - static_cast<float>(out.zero_point);
-  }
+  const qd::TileEpilogue te = qd::tile_epilogue(ep, out, s.scale.data(), s.bias.data(), s.comp.data());
   if (w.conv_taps > 0) {
     run_direct_conv(w, ks, b, q16, n_begin, n_end, te, out, s);
     return;
@@ -499,7 +496,7 @@ void qgemm(const PackedQWeights& w, const QSource& b, int64_t n, int64_t n_begin
     s.strip_offsets[u] = static_cast<int32_t>(u * size_t(nr) * 4);
   }
   const qd::ColumnGrid columns;  // B's own
-  const TileWriter writer(out, columns, mr, nr, s);
+  const TileWriter writer(out, columns, ks, s);
 
   for (int64_t v0 = n_begin; v0 < n_end; v0 += nc) {
     const int64_t ncb = std::min(nc, n_end - v0);

@@ -63,6 +63,28 @@ struct TileEpilogue {
   int32_t out_zero_point = 0;
 };
 
+// The TileEpilogue of a qgemm call's epilogue and output (gemm_int.h) with the per-row
+// combined `scale`, `bias` (never null) and compensation `comp`.
+inline TileEpilogue tile_epilogue(const QEpilogue& ep, const QOutput& out, const float* scale,
+                                  const float* bias, const int32_t* comp) {
+  TileEpilogue te;
+  te.out = out.type;
+  te.comp = comp;
+  te.scale = scale;
+  te.bias = bias;
+  te.silu = ep.silu;
+  te.clamp_min = ep.clamp_min;
+  te.clamp_max = ep.clamp_max;
+  if (out.type == QType::U8 || out.type == QType::S8) {
+    const bool is_unsigned = out.type == QType::U8;
+    te.out_scale = out.scale;
+    te.out_zero_point = out.zero_point;
+    te.q_lo = (is_unsigned ? 0.0f : -128.0f) - static_cast<float>(out.zero_point);
+    te.q_hi = (is_unsigned ? 255.0f : 127.0f) - static_cast<float>(out.zero_point);
+  }
+  return te;
+}
+
 // The epilogue of a finished tile, left for the kernel's next tile call to run between the
 // steps of its K loop (kernel sets with KernelSet::flush): on its own the epilogue is one long
 // dependency chain per output vector (SiLU, two divisions), which the out-of-order window cannot
@@ -73,6 +95,7 @@ struct PendingEpilogue {
   int rows = 0, cols = 0;   // rows == 0: nothing pending
   void* dst = nullptr;
   int64_t dst_ld = 0;
+  uint64_t kept_columns = ~uint64_t{0};  // as Tile
 };
 
 // One MR x NR tile over one K block.
@@ -94,6 +117,10 @@ struct Tile {
   // of the epilogue's output type.
   void* dst = nullptr;
   int64_t dst_ld = 0;
+  // Kernel sets with KernelSet::drops_columns: column c (< cols) is written only when bit c is
+  // set, and the written columns of a row go to consecutive elements from dst[r * dst_ld] (a
+  // convolution grid's dropped columns, skipped on the way out). All ones: every column, as above.
+  uint64_t kept_columns = ~uint64_t{0};
   // Kernel sets with KernelSet::flush, when set: the tile runs what is pending during its K
   // loop, and a last tile may leave its own epilogue pending (to dst, which must then stay
   // valid until it has run: after the next tile call or flush).
@@ -115,6 +142,8 @@ struct KernelSet {
   // Kernel sets that can defer epilogues (Tile::pending): runs what is pending now. Null for
   // the others.
   void (*flush)(PendingEpilogue& pending, const TileEpilogue& epilogue);
+  // The tiles honour Tile::kept_columns (NR <= 64), so convolution outputs need no tile buffer.
+  bool drops_columns = false;
 };
 
 // Bytes per prepared A value.

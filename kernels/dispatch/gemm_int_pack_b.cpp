@@ -146,7 +146,7 @@ void interleave_quad_u8(const uint8_t* const* rows, int64_t count, uint8_t flip,
   interleave_u8(rows, 1, count, count, flip, out);
 }
 
-// int16 pairs: strip[p][j][i] = quantize(row(2p + i)[j]).
+// InterleavePairsS16 without ISA extensions beyond SSE2.
 void interleave_s16(const float* const* rows, int64_t pairs, int64_t cols, int64_t nr,
                     const Int16Quantization& q, int16_t* strip) {
   const float qmax = static_cast<float>(q.qmax);
@@ -177,6 +177,16 @@ void interleave_s16(const float* const* rows, int64_t pairs, int64_t cols, int64
 }
 
 }  // namespace
+
+InterleavePairsS16 interleave_pairs_s16_for(Isa isa) {
+#if defined(__x86_64__)
+  if (isa >= Isa::Avx512) return avx512::interleave_pairs_s16;
+  if (isa >= Isa::Avx2) return avx2::interleave_pairs_s16;
+#else
+  (void)isa;
+#endif
+  return interleave_s16;
+}
 
 BReader::BReader(const QSource& b)
     : b_(b), elem_bytes_(type_bytes(b.type)), rows_(scratch().rows) {}
@@ -217,6 +227,7 @@ void BReader::pack(const KernelSet& ks, const Int16Quantization& q16, int64_t k0
   const size_t strip_bytes = size_t(nr * kb_pad) * (ks.mode == QuantMode::A8 ? 1 : 2);
   std::vector<const uint8_t*>& strip_rows = scratch().strip_rows;
   strip_rows.resize(size_t(kb_pad));
+  const InterleavePairsS16 interleave_pairs = interleave_pairs_s16_for(ks.isa);
   for (int64_t j0 = 0, strip = 0; j0 < ncb; j0 += nr, ++strip) {
     const int64_t cols = std::min(nr, ncb - j0);
     for (int64_t r = 0; r < kb_pad; ++r) {
@@ -226,8 +237,8 @@ void BReader::pack(const KernelSet& ks, const Int16Quantization& q16, int64_t k0
     if (ks.mode == QuantMode::A8) {
       interleave_u8(strip_rows.data(), kb_pad / 4, cols, nr, b_.type == QType::S8 ? 0x80 : 0, out);
     } else {
-      interleave_s16(reinterpret_cast<const float* const*>(strip_rows.data()), kb_pad / 2, cols,
-                     nr, q16, reinterpret_cast<int16_t*>(out));
+      interleave_pairs(reinterpret_cast<const float* const*>(strip_rows.data()), kb_pad / 2, cols,
+                       nr, q16, reinterpret_cast<int16_t*>(out));
     }
   }
 }
@@ -343,9 +354,18 @@ ConvImage::ConvImage(const QSource& b, QuantMode mode, const Int16Quantization& 
     return c < g.channels ? input + size_t((c * in_h + ih) * in_w) * eb : pad_row;
   };
   InterleaveQuad interleave_quad = interleave_quad_u8;
+  const InterleavePairsS16 interleave_pairs = interleave_pairs_s16_for(isa);
+  // Mode A8, stride 2: samples and interleaves in one pass (else sample_rows, then interleave).
+  InterleaveQuad interleave_even = nullptr;
+  // Mode A8, stride 1: a plane's rows in one pass (else row by row).
+  decltype(&avx512::interleave_quad_plane_u8) interleave_plane = nullptr;
 #if defined(__x86_64__)
   if (isa >= Isa::Avx512) {
     interleave_quad = avx512::interleave_quad_u8;
+    if (mode == QuantMode::A8 && s2 == 2) interleave_even = avx512::interleave_quad_even_u8;
+    if (mode == QuantMode::A8 && s1 == 1 && s2 == 1) {
+      interleave_plane = avx512::interleave_quad_plane_u8;
+    }
   } else if (isa >= Isa::Avx2) {
     interleave_quad = avx2::interleave_quad_u8;
   }
@@ -357,8 +377,8 @@ ConvImage::ConvImage(const QSource& b, QuantMode mode, const Int16Quantization& 
     if (mode == QuantMode::A8) {
       interleave_quad(from, len, flip, dst);
     } else {
-      interleave_s16(reinterpret_cast<const float* const*>(from), 1, len, len, q16,
-                     reinterpret_cast<int16_t*>(dst));
+      interleave_pairs(reinterpret_cast<const float* const*>(from), 1, len, len, q16,
+                       reinterpret_cast<int16_t*>(dst));
     }
   };
   const uint8_t* rows_of[4];
@@ -376,17 +396,38 @@ ConvImage::ConvImage(const QSource& b, QuantMode mode, const Int16Quantization& 
   // Unpadded rows that follow each other in the input: one run for the whole plane.
   const bool one_run = s1 == 1 && s2 == 1 && g.pad[1] == 0 && column_phases[0].lo == 0 &&
                        column_phases[0].hi == wg && wg == in_w;
-  for (int64_t a = 0; a < s1; ++a) {
-    for (int64_t q = 0; q < groups; ++q) {
-      auto plane_of = [&](int64_t bp) { return image + ((a * s2 + bp) * groups + q) * plane * 4; };
-      if (one_run) {
-        for (int c = 0; c < lanes; ++c) rows_of[c] = channel_row(lanes * q + c, oh_first);
-        write_pixels(rows_of, plane, plane_of(0));
-        continue;
+  for (int64_t q = 0; q < groups; ++q) {
+    auto plane_of = [&](int64_t a, int64_t bp) {
+      return image + ((a * s2 + bp) * groups + q) * plane * 4;
+    };
+    if (one_run) {
+      for (int c = 0; c < lanes; ++c) rows_of[c] = channel_row(lanes * q + c, oh_first);
+      write_pixels(rows_of, plane, plane_of(0, 0));
+      continue;
+    }
+    // Stride 1, a group of input channels (not the padding ones past the last): the rows inside
+    // the input in one pass, the rows of padding above and below it filled.
+    if (interleave_plane != nullptr && lanes * (q + 1) <= g.channels) {
+      const ColumnPhase& cp = column_phases[0];
+      const int64_t i_lo = std::clamp<int64_t>(g.pad[1] - oh_first, 0, rows);
+      const int64_t i_hi = std::clamp<int64_t>(in_h + g.pad[1] - oh_first, i_lo, rows);
+      uint8_t* dst = plane_of(0, 0);
+      fill(dst, i_lo * wg);
+      if (i_hi > i_lo) {
+        for (int c = 0; c < lanes; ++c) {
+          rows_of[c] = channel_row(lanes * q + c, oh_first + i_lo - g.pad[1]) + cp.first;
+        }
+        interleave_plane(rows_of, in_w, i_hi - i_lo, PlaneRows{wg, cp.lo, cp.hi},
+                         static_cast<uint8_t>(b.zero_point), flip, dst + i_lo * wg * 4);
       }
-      // All column phases of an input row in turn, while the row is in L1 (stride 2 samples
-      // it twice).
-      for (int64_t i = 0; i < rows; ++i) {
+      fill(dst + i_hi * wg * 4, (rows - i_hi) * wg + wrap);
+      continue;
+    }
+    // The input rows in order (row phase a of phase row i is input row (oh_first + i) s1 + a -
+    // pad), so that each channel's rows stream once, and all column phases of a row in turn,
+    // while the row is in L1 (stride 2 samples it twice).
+    for (int64_t i = 0; i < rows; ++i) {
+      for (int64_t a = 0; a < s1; ++a) {
         const int64_t ih = (oh_first + i) * s1 + a - g.pad[1];
         const bool inside = ih >= 0 && ih < in_h;
         if (inside) {
@@ -394,13 +435,18 @@ ConvImage::ConvImage(const QSource& b, QuantMode mode, const Int16Quantization& 
         }
         for (int64_t bp = 0; bp < s2; ++bp) {
           const ColumnPhase& cp = column_phases[size_t(bp)];
-          uint8_t* dst = plane_of(bp) + i * wg * 4;
+          uint8_t* dst = plane_of(a, bp) + i * wg * 4;
           if (!inside || cp.lo == cp.hi) {
             fill(dst, wg);
             continue;
           }
           fill(dst, cp.lo);
           fill(dst + cp.hi * 4, wg - cp.hi);
+          if (interleave_even != nullptr) {
+            for (int c = 0; c < lanes; ++c) sampled[c] = rows_of[c] + cp.first;
+            interleave_even(sampled, cp.hi - cp.lo, flip, dst + cp.lo * 4);
+            continue;
+          }
           if (eb == 1) {
             sample_rows(rows_of, lanes, cp.first, cp.hi - cp.lo, s2, in_w, samples, sampled);
           } else {
@@ -411,7 +457,9 @@ ConvImage::ConvImage(const QSource& b, QuantMode mode, const Int16Quantization& 
           write_pixels(sampled, cp.hi - cp.lo, dst + cp.lo * 4);
         }
       }
-      for (int64_t bp = 0; bp < s2; ++bp) fill(plane_of(bp) + rows * wg * 4, wrap);
+    }
+    for (int64_t a = 0; a < s1; ++a) {
+      for (int64_t bp = 0; bp < s2; ++bp) fill(plane_of(a, bp) + rows * wg * 4, wrap);
     }
   }
   std::memset(image + (pixels - nr) * 4, 0, size_t(nr * 4));

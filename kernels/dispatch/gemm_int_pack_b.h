@@ -73,11 +73,39 @@ class BReader {
 // [0, count) (flip 0x80 turns int8 into uint8). ConvImage's inner loop for mode A8, per ISA.
 using InterleaveQuad = void (*)(const uint8_t* const* rows, int64_t count, uint8_t flip,
                                 uint8_t* out);
+
+// Mode A16I16's activation quantization: strip[p][j][i] = clamp(nearbyint(rows[2 p + i][j] *
+// q.inv_scale), -q.qmax, q.qmax) as int16, for p in [0, pairs) and j in [0, cols); columns
+// [cols, nr) are zero. (The BReader strips, and ConvImage's pixels with pairs 1, nr = cols.)
+using InterleavePairsS16 = void (*)(const float* const* rows, int64_t pairs, int64_t cols,
+                                    int64_t nr, const Int16Quantization& q, int16_t* strip);
+// The best of the per-ISA versions below at ISA level <= isa.
+InterleavePairsS16 interleave_pairs_s16_for(Isa isa);
+
 namespace avx2 {
 void interleave_quad_u8(const uint8_t* const* rows, int64_t count, uint8_t flip, uint8_t* out);
+void interleave_pairs_s16(const float* const* rows, int64_t pairs, int64_t cols, int64_t nr,
+                          const Int16Quantization& q, int16_t* strip);
 }
+// Where the input lands in the grid rows of a stride-1 plane: columns [lo, hi) of each row of wg
+// pixels, the others padding.
+struct PlaneRows {
+  int64_t wg = 0, lo = 0, hi = 0;
+};
+
 namespace avx512 {
 void interleave_quad_u8(const uint8_t* const* rows, int64_t count, uint8_t flip, uint8_t* out);
+// InterleaveQuad on every other byte of the rows (stride-2 phases): out[4 j + i] = rows[i][2 j] ^
+// flip, reading rows[i][0 .. 2 count - 2] only.
+void interleave_quad_even_u8(const uint8_t* const* rows, int64_t count, uint8_t flip,
+                             uint8_t* out);
+// `count` grid rows of a stride-1 plane from as many consecutive input rows of in_w bytes: row
+// r's columns [lo, hi) from input row r (rows[i] + r * in_w, channel i, at the first column
+// they take), the others `pad`; every byte ^ flip. Reads only those columns.
+void interleave_quad_plane_u8(const uint8_t* const* rows, int64_t in_w, int64_t count,
+                              const PlaneRows& layout, uint8_t pad, uint8_t flip, uint8_t* out);
+void interleave_pairs_s16(const float* const* rows, int64_t pairs, int64_t cols, int64_t nr,
+                          const Int16Quantization& q, int16_t* strip);
 }
 
 }  // namespace nibble::kernels::qgemm_detail

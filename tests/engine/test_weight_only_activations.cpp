@@ -1,7 +1,8 @@
 // SessionOptions::weight_only_activations: a W4A16 QCDQ network (3x3 conv, depthwise 3x3, 1x1
 // conv) runs with float activations by default and with int16 activations when asked. Float
 // mode matches the fake-quant graph run as written to float rounding; int16 mode is within the
-// int16 quantization of the activations; depthwise layers stay float in both.
+// int16 quantization of the activations; depthwise layers stay float in both. Int16 mode runs
+// 3x3 stride-1 layers on the integer Winograd where kernels/winograd_i16.h says it wins.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -10,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/winograd_i16.h"
 #include "nibble/nibble.h"
 #include "tests/model_builder.h"
 
@@ -102,4 +104,43 @@ TEST_CASE("weight-only layers take float or int16 activations as the session ask
   const float int16_error = relative_error(int16_mode.run({{"x", x}})[0], want);
   CHECK(int16_error <= 2e-3f);
   CHECK(int16_error > 0.0f);  // the activations really were quantized
+}
+
+TEST_CASE("int16 activations run 3x3 stride-1 layers on the integer Winograd where it wins") {
+  // 48 -> 48 channels at 24x24: 144 F(2x2) tiles, whole strips of the AVX-512 tiles.
+  constexpr int64_t kChannels = 48, kSide = 24;
+  ModelBuilder m(13);
+  m.input("x", DType::F32, {1, kChannels, kSide, kSide});
+  m.initializer("w_min", Tensor::scalar<int8_t>(DType::I8, -8));
+  m.initializer("w_max", Tensor::scalar<int8_t>(DType::I8, 7));
+  int4_weights(m, "w", {kChannels, kChannels, 3, 3}, 4);
+  auto& conv = m.node("Conv", {"x", "w"}, {"y"}, "conv3x3");
+  ModelBuilder::attr(conv, "pads", std::vector<int64_t>{1, 1, 1, 1});
+  m.output("y", DType::F32, {1, kChannels, kSide, kSide});
+  const Session reference = load(m, OptimizationLevel::None, WeightOnlyActivations::Float);
+  const Session int16_mode = load(m, OptimizationLevel::All, WeightOnlyActivations::Int16);
+
+  kernels::ConvF32Shape shape;
+  shape.in_channels = shape.out_channels = kChannels;
+  kernels::ref::ConvGeometry& g = shape.geometry;
+  g.channels = kChannels;
+  for (int d = 1; d < 3; ++d) {
+    g.in[d] = g.out[d] = kSide;
+    g.kernel[d] = 3;
+    g.pad[d] = 1;
+  }
+  const std::string plan = int16_mode.describe();
+  INFO(plan);
+  CHECK(plan.find("qconv_w4a16i16") != std::string::npos);
+  const bool winograd = kernels::winograd_i16_preferred(shape, kernels::active_isa());
+  CHECK((plan.find("winograd-int16 F(2x2,3x3)") != std::string::npos) == winograd);
+
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<float> dist(-1.0f, 3.0f);
+  Tensor x(DType::F32, {1, kChannels, kSide, kSide});
+  for (int64_t i = 0; i < x.numel(); ++i) x.data<float>()[i] = dist(rng);
+  // int16 steps of max|x| / 8191 (Winograd) or / 32767 (direct) over a depth of 432.
+  const float error = relative_error(int16_mode.run({{"x", x}})[0], reference.run({{"x", x}})[0]);
+  CHECK(error <= 2e-3f);
+  CHECK(error > 0.0f);
 }

@@ -179,6 +179,35 @@ TEST_CASE("conv_f32 depthwise 3x3, 5x5, 7x7 with stride 1 and 2") {
   }
 }
 
+// 3x3 with one pad at the top and left, stride 1 ("same") or 2 (ceil(in / 2) outputs), runs on
+// the flat kernels where an ISA has them: the plane (stride 2: its four phase planes) as one run
+// of vectors that span rows, with per-lane masks at row ends and the first and last rows.
+// Heights and widths around the 8/16-lane blocks and the block groups; stride 2 also without
+// the trailing pad (flat on even sizes, the row kernel on odd ones).
+TEST_CASE("conv_f32 depthwise 3x3 flat planes, stride 1 and 2") {
+  std::mt19937 rng(26);
+  nibble::ThreadPool pool(2);
+  ConvF32Epilogue silu;
+  silu.activation = Activation::SiLU;
+  for (Isa isa : testable_isas()) {
+    const std::string isa_label = isa_name(isa);
+    CAPTURE(isa_label);
+    for (int64_t s : {1, 2}) {
+      for (int64_t h : {1, 2, 3, 5, 20, 41}) {
+        for (int64_t w : {1, 2, 3, 15, 16, 17, 20, 31, 33, 40, 64, 80}) {
+          ConvCase tc = conv2d(3, 3, h, w, 3, s, 1, 3);
+          tc.batch = 2;
+          check_conv(isa, tc, silu, true, w % 2 == 1, rng, h == 20 ? &pool : nullptr);
+          if (s == 2 && h > 1 && w > 1) {
+            tc.pad_end = {0, 0};
+            check_conv(isa, tc, {}, true, false, rng);
+          }
+        }
+      }
+    }
+  }
+}
+
 TEST_CASE("conv_f32 fused epilogues, threaded") {
   std::mt19937 rng(25);
   nibble::ThreadPool pool(3);

@@ -558,7 +558,8 @@ TEST_CASE("qgemm convolutions on rows around the input copy's vector widths (A8)
   // The channel-quad copy interleaves 32 (AVX2) or 64 (AVX-512) pixels per step with a tail:
   // rows around those widths, unpadded 1x1 planes copied as one run, padded rows, stride 2
   // (phase rows of 32 +- 1 and 64 +- 1 pixels, odd and even input widths, the last sample at the
-  // input row's end); requantized with SiLU and exact int32 sums.
+  // input row's end), padded stride-1 planes copied in steps across row ends (rows of 6 and 41
+  // pixels); requantized with SiLU and exact int32 sums.
   std::mt19937 rng(18);
   struct Geo {
     int64_t kernel, stride, pad, h, w;
@@ -566,7 +567,7 @@ TEST_CASE("qgemm convolutions on rows around the input copy's vector widths (A8)
   const Geo geos[] = {{1, 1, 0, 2, 31}, {1, 1, 0, 3, 33},  {1, 1, 0, 1, 64},  {1, 1, 0, 2, 65},
                       {3, 1, 1, 3, 63}, {3, 1, 1, 2, 97},  {3, 2, 1, 4, 130}, {1, 1, 0, 5, 40},
                       {1, 2, 0, 2, 66}, {3, 2, 0, 3, 65},  {3, 2, 1, 2, 127}, {1, 2, 0, 2, 129},
-                      {3, 2, 1, 3, 194}, {3, 2, 0, 2, 131}};
+                      {3, 2, 1, 3, 194}, {3, 2, 0, 2, 131}, {3, 1, 1, 9, 5},   {3, 1, 1, 7, 40}};
   int variant = 0;
   for (int bits : {8, 4}) {
     for (const Geo& geo : geos) {
@@ -661,13 +662,16 @@ TEST_CASE("qgemm convolution weights equal the im2col GEMM bit for bit (deferred
   // epilogue during the next tile's K loop do so; the im2col GEMM path runs each epilogue at
   // once. Same sums, same epilogue arithmetic: the outputs must agree to the bit, for every
   // output kind, over several panels and strips, grids whose rows share their padding
-  // (stride 1) and column ranges that start and end inside rows.
+  // (stride 1) and column ranges that start and end inside rows. Tiles that skip the grid's
+  // dropped columns themselves meet several in one vector (rows of 4) and tiles with none
+  // kept (dilation 50: 50 dropped grid columns after every 2 kept ones).
   std::mt19937 rng(20);
   struct Geo {
     int64_t kernel, stride, dilation, pad, h, w;
   };
   const Geo geos[] = {{3, 1, 1, 1, 9, 45}, {1, 1, 1, 0, 7, 50}, {3, 2, 1, 1, 11, 37},
-                      {5, 1, 1, 2, 6, 23}, {3, 1, 2, 2, 5, 41}, {3, 1, 1, 0, 8, 30}};
+                      {5, 1, 1, 2, 6, 23}, {3, 1, 2, 2, 5, 41}, {3, 1, 1, 0, 8, 30},
+                      {3, 1, 1, 1, 9, 4},  {3, 1, 50, 50, 13, 2}};
   for (int bits : {8, 4}) {
     for (const Geo& geo : geos) {
       ref::ConvGeometry g;

@@ -13,32 +13,13 @@
 #include "engine/exec/thread_pool.h"
 #include "kernels/winograd_f32.h"
 #include "tests/kernels/f32_kernel_testing.h"
+#include "tests/kernels/winograd_testing.h"
 
 using namespace nibble::kernels;
+using namespace winograd_testing;
 using namespace f32_testing;
 
 namespace {
-
-struct Case {
-  int64_t batch, cin, cout, h, w, pad_begin, pad_end;
-};
-
-ConvF32Shape make_shape(const Case& tc) {
-  ConvF32Shape s;
-  s.batch = tc.batch;
-  s.in_channels = tc.cin;
-  s.out_channels = tc.cout;
-  ref::ConvGeometry& g = s.geometry;
-  g.channels = tc.cin;
-  g.in[1] = tc.h;
-  g.in[2] = tc.w;
-  for (int d = 1; d < 3; ++d) {
-    g.kernel[d] = 3;
-    g.pad[d] = tc.pad_begin;
-    g.out[d] = g.in[d] + tc.pad_begin + tc.pad_end - 2;
-  }
-  return s;
-}
 
 std::string describe(const Case& tc) {
   return "N" + std::to_string(tc.batch) + " C" + std::to_string(tc.cin) + " M" +

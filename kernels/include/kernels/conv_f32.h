@@ -18,6 +18,7 @@
 #pragma once
 
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 
 #include "kernels/gemm_f32.h"
@@ -44,6 +45,19 @@ struct ConvF32Epilogue {
   bool residual_first = false;
 };
 
+// Calls f(std::integral_constant<Activation, a>{}): the depthwise kernels are instantiated per
+// activation, so their epilogues carry no run-time switch.
+template <typename F>
+void with_activation(Activation a, F&& f) {
+  switch (a) {
+    case Activation::None: return f(std::integral_constant<Activation, Activation::None>{});
+    case Activation::Relu: return f(std::integral_constant<Activation, Activation::Relu>{});
+    case Activation::Clip: return f(std::integral_constant<Activation, Activation::Clip>{});
+    case Activation::Sigmoid: return f(std::integral_constant<Activation, Activation::Sigmoid>{});
+    case Activation::SiLU: return f(std::integral_constant<Activation, Activation::SiLU>{});
+  }
+}
+
 // The output plane of one depthwise channel, `rows` rows of `width`, row r:
 //   out[r * width + i] = epilogue(sum_t weights[t] * inputs[t][r * input_pitch + i])
 // with every tap's input run contiguous. The epilogue sees row 0 for every row (bias[0] is the
@@ -52,10 +66,45 @@ using DwConvF32Rows = void (*)(int64_t taps, const float* const* inputs, int64_t
                                const float* weights, int64_t width, int64_t rows, float* out,
                                const TileEpilogue* epilogue);
 
+// 3x3 depthwise planes with one pad at the top and left (stride 1: "same" output; stride 2: the
+// output ceil(in / 2)), read as flat runs: output f (of count = out_h * out_w, row-major) sums
+// weights[t] * taps[t][f] over taps t = 3 dy + dx, where taps[t] points at the input of output 0
+// for tap t — the plane itself (stride 1, offset (dy - 1) * width + dx - 1) or one of its four
+// zero-padded row/column phase planes (stride 2, pitch out_w). No per-row padding, and every
+// vector is full however narrow the rows (a 20-wide plane is 25 full 16-lane vectors, not 20 rows
+// of 16 + 4 lanes). Lanes whose tap falls outside the image are masked (dwconv_f32_flat_masks).
+struct DwFlatPlane {
+  const float* taps[9];
+  int64_t count = 0;
+  // Block b of `lanes` outputs is interior (every tap's loads lie inside the input, and only the
+  // left/right column masks apply) when b * lanes >= lo_margin and (b + 1) * lanes + hi_margin <=
+  // count.
+  int64_t lo_margin = 0, hi_margin = 0;
+  const uint16_t* masks = nullptr;
+};
+using DwConvF32Flat3x3 = void (*)(const DwFlatPlane& plane, const float* weights, float* out,
+                                  const TileEpilogue* epilogue);
+
+// The four row/column phases of a stride-2 plane (in_h x in_w), each out_h x out_w (out =
+// ceil(in / 2)) with zeros past the image: phase (a, b) at phases + (2 a + b) * out_h * out_w
+// holds input (2 i + a, 2 j + b) at (i, j).
+using DwConvF32SplitPhases = void (*)(const float* plane, int64_t in_h, int64_t in_w,
+                                      float* phases);
+
 struct DwConvF32Kernel {
   Isa isa;
   DwConvF32Rows rows;
+  DwConvF32Flat3x3 flat3x3 = nullptr;  // null: the rows kernel on a padded copy
+  DwConvF32SplitPhases split_phases = nullptr;
+  int flat_lanes = 0;                  // outputs per block of flat3x3
 };
+
+// Per block b of `lanes` outputs of a flat 3x3 plane (lane l is output f = b * lanes + l) of
+// out_h x out_w outputs at `stride` 1 or 2: masks[b * kDwFlatMasksPerBlock + 3 dy + dx] the lanes
+// whose tap (dy, dx) reads inside the image (and f < out_h * out_w); then the lanes whose left
+// (dx = 0) and right (dx = 2) tap column is inside the image.
+constexpr int kDwFlatMasksPerBlock = 11;
+void dwconv_f32_flat_masks(int64_t out_h, int64_t out_w, int stride, int lanes, uint16_t* masks);
 const DwConvF32Kernel& dwconv_f32_kernel(Isa isa);
 
 struct WinogradF32Kernel;  // kernels/winograd_f32.h
@@ -102,11 +151,17 @@ namespace avx2 {
 void dwconv_f32_rows(int64_t taps, const float* const* inputs, int64_t input_pitch,
                      const float* weights, int64_t width, int64_t rows, float* out,
                      const TileEpilogue* epilogue);
+void dwconv_f32_flat3x3(const DwFlatPlane& plane, const float* weights, float* out,
+                        const TileEpilogue* epilogue);
+void dwconv_f32_split_phases(const float* plane, int64_t in_h, int64_t in_w, float* phases);
 }  // namespace avx2
 namespace avx512 {
 void dwconv_f32_rows(int64_t taps, const float* const* inputs, int64_t input_pitch,
                      const float* weights, int64_t width, int64_t rows, float* out,
                      const TileEpilogue* epilogue);
+void dwconv_f32_flat3x3(const DwFlatPlane& plane, const float* weights, float* out,
+                        const TileEpilogue* epilogue);
+void dwconv_f32_split_phases(const float* plane, int64_t in_h, int64_t in_w, float* phases);
 }  // namespace avx512
 
 }  // namespace nibble::kernels

@@ -62,7 +62,105 @@ void plane(int64_t taps, const float* const* inputs, int64_t pitch, const float*
   }
 }
 
+// Flat 3x3 planes (conv_f32.h): interior blocks four at a time with unmasked loads and one
+// accumulator per tap column, whose left and right sums are then added only in the lanes whose
+// neighbour column is inside the row; blocks at the plane's edges one at a time, every load
+// masked to the taps inside the image.
+template <Activation A>
+void flat3x3(const DwFlatPlane& plane, const float* weights, float* out, const TileEpilogue& ep,
+             bool has_epilogue) {
+  constexpr int kLanes = 16, kBlocks = 4, M = kDwFlatMasksPerBlock;
+  const int64_t count = plane.count, blocks = (count + kLanes - 1) / kLanes;
+  const uint16_t* masks = plane.masks;
+  __m512 w[9];
+  for (int t = 0; t < 9; ++t) w[t] = _mm512_set1_ps(weights[t]);
+  const __m512 bias = _mm512_set1_ps(has_epilogue && ep.bias ? ep.bias[0] : 0.0f);
+  const float* residual = has_epilogue ? ep.residual : nullptr;
+  auto finish = [&](__m512 v, int64_t f0, __mmask16 mask) {
+    if (has_epilogue) {
+      v = _mm512_add_ps(v, bias);
+      if (residual && ep.residual_first) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask, residual + f0));
+      v = activate(A, ep.clip_min, ep.clip_max, v);
+      if (residual && !ep.residual_first) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask, residual + f0));
+    }
+    _mm512_mask_storeu_ps(out + f0, mask, v);
+  };
+  auto interior = [&](int64_t b) {
+    return b * kLanes >= plane.lo_margin && (b + 1) * kLanes + plane.hi_margin <= count;
+  };
+  for (int64_t b = 0; b < blocks;) {
+    if (b + kBlocks <= blocks && interior(b) && interior(b + kBlocks - 1)) {
+      __m512 acc[kBlocks][3];
+#pragma GCC unroll 4
+      for (int q = 0; q < kBlocks; ++q) acc[q][0] = acc[q][1] = acc[q][2] = _mm512_setzero_ps();
+      for (int dy = 0; dy < 3; ++dy) {
+#pragma GCC unroll 3
+        for (int dx = 0; dx < 3; ++dx) {
+          const float* tap = plane.taps[3 * dy + dx] + b * kLanes;
+#pragma GCC unroll 4
+          for (int q = 0; q < kBlocks; ++q) {
+            acc[q][dx] = _mm512_fmadd_ps(w[3 * dy + dx], _mm512_loadu_ps(tap + q * kLanes), acc[q][dx]);
+          }
+        }
+      }
+#pragma GCC unroll 4
+      for (int q = 0; q < kBlocks; ++q) {
+        const uint16_t* m = masks + (b + q) * M;
+        __m512 v = _mm512_mask_add_ps(acc[q][1], m[9], acc[q][1], acc[q][0]);
+        v = _mm512_mask_add_ps(v, m[10], v, acc[q][2]);
+        finish(v, (b + q) * kLanes, __mmask16(0xFFFF));
+      }
+      b += kBlocks;
+      continue;
+    }
+    const uint16_t* m = masks + b * M;
+    const int64_t f0 = b * kLanes;
+    __m512 acc = _mm512_setzero_ps();
+    for (int dy = 0; dy < 3; ++dy) {
+      for (int dx = 0; dx < 3; ++dx) {
+        const float* tap = plane.taps[3 * dy + dx] + f0;  // masked lanes are not read
+        acc = _mm512_fmadd_ps(w[3 * dy + dx], _mm512_maskz_loadu_ps(m[3 * dy + dx], tap), acc);
+      }
+    }
+    finish(acc, f0, lanes(count - f0));
+    ++b;
+  }
+}
+
 }  // namespace
+
+void dwconv_f32_flat3x3(const DwFlatPlane& plane, const float* weights, float* out,
+                        const TileEpilogue* epilogue) {
+  const TileEpilogue none{nullptr, nullptr, 0, Activation::None, 0.0f, 0.0f, false};
+  const TileEpilogue& ep = epilogue ? *epilogue : none;
+  const bool has = epilogue != nullptr;
+  with_activation(ep.activation, [&](auto activation) {
+    flat3x3<decltype(activation)::value>(plane, weights, out, ep, has);
+  });
+}
+
+void dwconv_f32_split_phases(const float* plane, int64_t in_h, int64_t in_w, float* phases) {
+  const int64_t out_h = (in_h + 1) / 2, out_w = (in_w + 1) / 2, phase = out_h * out_w;
+  const __m512i even_index = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i odd_index = _mm512_add_epi32(even_index, _mm512_set1_epi32(1));
+  for (int64_t r = 0; r < 2 * out_h; ++r) {
+    float* even = phases + 2 * (r & 1) * phase + (r >> 1) * out_w;
+    float* odd = even + phase;
+    for (int64_t j = 0; j < out_w; j += 16) {
+      const __mmask16 store = lanes(out_w - j);
+      __m512 lo = _mm512_setzero_ps(), hi = lo;
+      if (r < in_h) {  // the row past an odd height is padding
+        // Input columns past the row read as zeros: the odd phase's padding column.
+        const float* row = plane + r * in_w + 2 * j;
+        const int64_t left = in_w - 2 * j;
+        lo = _mm512_maskz_loadu_ps(lanes(left), row);
+        hi = _mm512_maskz_loadu_ps(lanes(std::max<int64_t>(0, left - 16)), row + 16);
+      }
+      _mm512_mask_storeu_ps(even + j, store, _mm512_permutex2var_ps(lo, even_index, hi));
+      _mm512_mask_storeu_ps(odd + j, store, _mm512_permutex2var_ps(lo, odd_index, hi));
+    }
+  }
+}
 
 void dwconv_f32_rows(int64_t taps, const float* const* inputs, int64_t input_pitch,
                      const float* weights, int64_t width, int64_t rows, float* out,
@@ -70,18 +168,10 @@ void dwconv_f32_rows(int64_t taps, const float* const* inputs, int64_t input_pit
   const TileEpilogue none{nullptr, nullptr, 0, Activation::None, 0.0f, 0.0f, false};
   const TileEpilogue& ep = epilogue ? *epilogue : none;
   const bool has = epilogue != nullptr;
-  auto run = [&](auto activation) {
+  with_activation(ep.activation, [&](auto activation) {
     plane<decltype(activation)::value>(taps, inputs, input_pitch, weights, width, rows, out, ep,
                                        has);
-  };
-  switch (ep.activation) {
-    case Activation::None: return run(std::integral_constant<Activation, Activation::None>{});
-    case Activation::Relu: return run(std::integral_constant<Activation, Activation::Relu>{});
-    case Activation::Clip: return run(std::integral_constant<Activation, Activation::Clip>{});
-    case Activation::Sigmoid:
-      return run(std::integral_constant<Activation, Activation::Sigmoid>{});
-    case Activation::SiLU: return run(std::integral_constant<Activation, Activation::SiLU>{});
-  }
+  });
 }
 
 }  // namespace nibble::kernels::avx512

@@ -122,26 +122,56 @@ struct Constants {
 template <Out kOut>
 constexpr size_t kOutBytes = kOut == Out::Q8 ? 1 : 4;
 
-// Stores the lanes `mask` of the results of `sum` (a row's scale and bias given) at dst.
+NIBBLE_INLINE __mmask16 first_lanes(int64_t count) {
+  return count >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << count) - 1);
+}
+
+// A mask with a gap (Tile::kept_columns dropped a lane before a kept one): the kept lanes of x
+// moved down to the first lanes, and `mask` made the mask of those.
+NIBBLE_INLINE __m512i pack_kept(__m512i x, __mmask16& mask) {
+  if ((unsigned(mask) & (unsigned(mask) + 1)) == 0) return x;
+  x = _mm512_maskz_compress_epi32(mask, x);
+  mask = first_lanes(__builtin_popcount(unsigned(mask)));
+  return x;
+}
+
+// Stores the lanes `mask` of the results of `sum` (a row's scale and bias given) to consecutive
+// elements from dst: lane i at dst[i] when `mask` is a run of first lanes, else packed.
 template <Out kOut, bool kSilu, bool kClamp>
 NIBBLE_INLINE void store_vector(__m512i sum, __m512 scale, __m512 bias, const Constants& k,
                                 void* dst, __mmask16 mask) {
   if constexpr (kOut == Out::I32) {
+    sum = pack_kept(sum, mask);
     _mm512_mask_storeu_epi32(dst, mask, sum);
   } else {
     __m512 y = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), scale, bias);
     if constexpr (kSilu) y = silu(y);
     if constexpr (kClamp) y = _mm512_min_ps(_mm512_max_ps(y, k.lo), k.hi);
     if constexpr (kOut == Out::F32) {
+      y = _mm512_castsi512_ps(pack_kept(_mm512_castps_si512(y), mask));
       _mm512_mask_storeu_ps(dst, mask, y);
     } else {
       // As QuantizeLinear (quantize_f32.h): a true division, and NaN clamps to q_lo.
       const __m512 q =
           _mm512_min_ps(_mm512_max_ps(_mm512_div_ps(y, k.out_scale), k.q_lo), k.q_hi);
-      const __m512i qi = _mm512_add_epi32(_mm512_cvtps_epi32(q), k.zero_point);
+      const __m512i qi = pack_kept(_mm512_add_epi32(_mm512_cvtps_epi32(q), k.zero_point), mask);
       _mm_mask_storeu_epi8(dst, mask, _mm512_cvtepi32_epi8(qi));
     }
   }
+}
+
+// The lanes of output vector v (columns 16 v ...) that a tile of `cols` columns writes, given
+// Tile::kept_columns, and how many elements before them the row writes.
+struct KeptLanes {
+  __mmask16 mask;
+  int offset;
+};
+
+NIBBLE_INLINE KeptLanes kept_lanes(uint64_t kept_columns, int cols, int v) {
+  const int lanes = cols - 16 * v;
+  if (lanes <= 0) return {__mmask16(0), 0};
+  return {__mmask16(first_lanes(lanes) & (kept_columns >> (16 * v))),
+          __builtin_popcountll(kept_columns & ((uint64_t{1} << (16 * v)) - 1))};
 }
 
 // Calls f.template operator()<kOut, kSilu, kClamp>() for the epilogue's output kind and
@@ -167,10 +197,6 @@ NIBBLE_INLINE void dispatch(const TileEpilogue& ep, F&& f) {
     case QType::S8:
       return activation.template operator()<Out::Q8>();
   }
-}
-
-NIBBLE_INLINE __mmask16 first_lanes(int64_t count) {
-  return count >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << count) - 1);
 }
 
 }  // namespace epilogue
@@ -211,6 +237,9 @@ NIBBLE_INLINE void finish_int_tile(__m512i (&acc)[MR][NV], const Tile& t, const 
     }
     return;
   }
+  epilogue::KeptLanes lanes[NV];
+#pragma GCC unroll 16
+  for (int v = 0; v < NV; ++v) lanes[v] = epilogue::kept_lanes(t.kept_columns, t.cols, v);
   using epilogue::Out;
   epilogue::dispatch(ep, [&]<Out kOut, bool kSilu, bool kClamp>() __attribute__((always_inline)) {
     const epilogue::Constants k(ep);
@@ -227,7 +256,7 @@ NIBBLE_INLINE void finish_int_tile(__m512i (&acc)[MR][NV], const Tile& t, const 
         if (t.cols <= 16 * v) break;
         epilogue::store_vector<kOut, kSilu, kClamp>(
             _mm512_sub_epi32(acc[r][v], comp), scale, bias, k,
-            d + size_t(16 * v) * epilogue::kOutBytes<kOut>, epilogue::first_lanes(t.cols - 16 * v));
+            d + size_t(lanes[v].offset) * epilogue::kOutBytes<kOut>, lanes[v].mask);
       }
     }
   });

@@ -23,11 +23,12 @@ constexpr int64_t kKcA8 = 2048, kKcA16I16 = 1024;
 // B by the driver.)
 constexpr int64_t kKcA8Vnni = 8192;
 
+// The A8 tiles skip a convolution grid's dropped columns themselves (drops_columns, last field).
 // clang-format off
-const KernelSet kW8A8Vnni   {"w8a8 8x48 avx512vnni", QuantMode::A8, 8, Isa::Avx512Vnni, 8, 48, 4, kKcA8Vnni, PanelType::S8, prepare_s8, tile_a8_8x48_vnni, flush_a8_8x48_vnni};
-const KernelSet kW4A8Vnni   {"w4a8 8x48 avx512vnni", QuantMode::A8, 4, Isa::Avx512Vnni, 8, 48, 4, kKcA8Vnni, PanelType::S8, prepare_s8, tile_a8_8x48_vnni, flush_a8_8x48_vnni};
-const KernelSet kW8A8       {"w8a8 4x48 avx512", QuantMode::A8, 8, Isa::Avx512, 4, 48, 4, kKcA8, PanelType::S8Split, prepare_s8_split, tile_w8a8_split_4x48, nullptr};
-const KernelSet kW4A8       {"w4a8 4x48 avx512", QuantMode::A8, 4, Isa::Avx512, 4, 48, 4, kKcA8, PanelType::S8, prepare_s8, tile_w4a8_4x48, nullptr};
+const KernelSet kW8A8Vnni   {"w8a8 8x48 avx512vnni", QuantMode::A8, 8, Isa::Avx512Vnni, 8, 48, 4, kKcA8Vnni, PanelType::S8, prepare_s8, tile_a8_8x48_vnni, flush_a8_8x48_vnni, true};
+const KernelSet kW4A8Vnni   {"w4a8 8x48 avx512vnni", QuantMode::A8, 4, Isa::Avx512Vnni, 8, 48, 4, kKcA8Vnni, PanelType::S8, prepare_s8, tile_a8_8x48_vnni, flush_a8_8x48_vnni, true};
+const KernelSet kW8A8       {"w8a8 4x48 avx512", QuantMode::A8, 8, Isa::Avx512, 4, 48, 4, kKcA8, PanelType::S8Split, prepare_s8_split, tile_w8a8_split_4x48, nullptr, true};
+const KernelSet kW4A8       {"w4a8 4x48 avx512", QuantMode::A8, 4, Isa::Avx512, 4, 48, 4, kKcA8, PanelType::S8, prepare_s8, tile_w4a8_4x48, nullptr, true};
 const KernelSet kW8A16i16   {"w8a16i16 8x48 avx512", QuantMode::A16I16, 8, Isa::Avx512, 8, 48, 2, kKcA16I16, PanelType::S16, prepare_s16, tile_a16i16_8x48, nullptr};
 const KernelSet kW4A16i16   {"w4a16i16 8x48 avx512", QuantMode::A16I16, 4, Isa::Avx512, 8, 48, 2, kKcA16I16, PanelType::S16, prepare_s16, tile_a16i16_8x48, nullptr};
 const KernelSet kW8A16i16Vnni{"w8a16i16 8x48 avx512vnni", QuantMode::A16I16, 8, Isa::Avx512Vnni, 8, 48, 2, kKcA16I16, PanelType::S16, prepare_s16, tile_a16i16_8x48_vnni, nullptr};

@@ -57,10 +57,7 @@ class PendingStores {
   NIBBLE_INLINE PendingStores(const PendingEpilogue& p, const TileEpilogue& ep)
       : p_(p), ep_(ep), k_(ep), vectors_(p.rows * NV) {
 #pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) {
-      const int lanes = p.cols - 16 * v;
-      masks_[v] = lanes <= 0 ? __mmask16(0) : epilogue::first_lanes(lanes);
-    }
+    for (int v = 0; v < NV; ++v) lanes_[v] = epilogue::kept_lanes(p.kept_columns, p.cols, v);
   }
   int vectors() const { return vectors_; }
   NIBBLE_INLINE void next() {
@@ -68,11 +65,12 @@ class PendingStores {
     const int r = next_ / NV, v = next_ % NV;
     ++next_;
     const int64_t row = p_.row0 + r;
-    uint8_t* d =
-        static_cast<uint8_t*>(p_.dst) + size_t(r * p_.dst_ld + 16 * v) * epilogue::kOutBytes<kOut>;
+    uint8_t* d = static_cast<uint8_t*>(p_.dst) +
+                 size_t(r * p_.dst_ld + lanes_[v].offset) * epilogue::kOutBytes<kOut>;
     epilogue::store_vector<kOut, kSilu, kClamp>(_mm512_load_si512(p_.sums + r * NR + 16 * v),
                                                 _mm512_set1_ps(ep_.scale[row]),
-                                                _mm512_set1_ps(ep_.bias[row]), k_, d, masks_[v]);
+                                                _mm512_set1_ps(ep_.bias[row]), k_, d,
+                                                lanes_[v].mask);
   }
   NIBBLE_INLINE void rest() {
     while (next_ < vectors_) next();
@@ -84,7 +82,7 @@ class PendingStores {
   const epilogue::Constants k_;
   const int vectors_;
   int next_ = 0;
-  __mmask16 masks_[NV];
+  epilogue::KeptLanes lanes_[NV];
 };
 
 // Leaves the tile's sums less the compensation, and where they go, in t.pending.
@@ -105,6 +103,7 @@ NIBBLE_INLINE void leave_pending(__m512i (&acc)[MR][NV], const Tile& t, const Ti
   p.cols = t.cols;
   p.dst = t.dst;
   p.dst_ld = t.dst_ld;
+  p.kept_columns = t.kept_columns;
 }
 
 // A tile of NV vectors of columns.
@@ -157,8 +156,10 @@ void tile_a8_8x48_vnni(const Tile& t, const TileEpilogue& ep) {
 
 void flush_a8_8x48_vnni(PendingEpilogue& pending, const TileEpilogue& ep) {
   if (pending.rows == 0) return;
-  store_int_rows(pending.sums, NR, pending.rows, pending.cols, pending.row0, pending.dst,
-                 pending.dst_ld, ep);
+  using epilogue::Out;
+  epilogue::dispatch(ep, [&]<Out kOut, bool kSilu, bool kClamp>() __attribute__((always_inline)) {
+    PendingStores<kOut, kSilu, kClamp>(pending, ep).rest();
+  });
   pending.rows = 0;
 }
 
