@@ -17,6 +17,7 @@
 #include "kernels/activation_f32.h"
 #include "kernels/dispatch/aligned_scratch.h"
 #include "kernels/dispatch/winograd_f32_transform.h"
+#include "kernels/dispatch/winograd_tasks.h"
 #include "kernels/winograd_f32.h"
 
 namespace nibble::kernels {
@@ -200,25 +201,16 @@ void winograd_f32_run(const ConvF32Shape& shape, const ConvF32Weights& weights, 
   const int64_t pitch = (tiles_w + 1) * tile, plane = (tiles_h * tile + 2) * pitch;
   const int64_t threads = pool ? pool->num_threads() : 1;
 
-  // Blocks of strips: the block's V and M (all transform points) within the 1 MiB L2, so the
-  // transforms and the GEMMs hand them over without a trip through L3. Each block streams all
-  // of U from L3 instead (prefetched by the micro-kernel), which measured faster on yolov10m's
-  // shapes than larger blocks with V and M in L3 (e.g. 96x80x80: 2.1 vs 2.3-3.9 ms).
+  // Blocks of strips: the block's V and M (all transform points) within the 1 MiB L2. Each
+  // block streams all of U from L3 instead (prefetched by the micro-kernel), which measured
+  // faster on yolov10m's shapes than larger blocks with V and M in L3 (e.g. 96x80x80: 2.1 vs
+  // 2.3-3.9 ms). Split output channels share their block's V, which costs its trip through L3.
   const int64_t strip_bytes =
       points * lanes * static_cast<int64_t>(sizeof(float)) * (cin + cout);
-  int64_t block_strips = std::clamp<int64_t>((int64_t{1} << 20) / strip_bytes, 1, strips);
-  int64_t blocks = ceil_div(strips, block_strips);
-  // Enough tasks for the pool: split output channels first (their V is then shared, which
-  // costs its trip through L3), then blocks.
-  const int64_t wanted = threads > 1 ? 2 * threads : 1;
   const int64_t panels = ceil_div(cout, mr);
-  const int64_t splits = std::min(panels, ceil_div(wanted, blocks));
-  if (blocks * splits < wanted) {
-    blocks = std::min(strips, ceil_div(wanted, splits));
-    block_strips = ceil_div(strips, blocks);
-    blocks = ceil_div(strips, block_strips);
-  }
-  const int64_t panels_per_split = ceil_div(panels, splits);
+  const WinogradTasks tasks(strips, strip_bytes, int64_t{1} << 20, panels, threads);
+  const int64_t block_strips = tasks.block_strips, blocks = tasks.blocks, splits = tasks.splits;
+  const int64_t panels_per_split = tasks.panels_per_split;
   const int64_t block_lanes = block_strips * lanes;
 
   // The transforms' vector copies may read up to 16 floats past a run (winograd_f32_transform.h).
@@ -284,7 +276,7 @@ void winograd_f32_run(const ConvF32Shape& shape, const ConvF32Weights& weights, 
     // into a buffer all splits read (small: only small images are split).
     const int64_t block_v = points * cin * block_lanes;
     if (shared_v) {
-      const int64_t chunks = std::min(cin, wanted);
+      const int64_t chunks = std::min(cin, 2 * threads);
       pool->parallel_for(chunks, [&](int64_t begin, int64_t end) {
         WinogradRun* runs = thread_scratch<RunScratch, WinogradRun>(block_strips * (lanes + 1));
         std::vector<int64_t> run_counts(static_cast<size_t>(block_strips));

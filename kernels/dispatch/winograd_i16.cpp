@@ -21,6 +21,7 @@
 
 #include "kernels/dispatch/aligned_scratch.h"
 #include "kernels/dispatch/winograd_i16_internal.h"
+#include "kernels/dispatch/winograd_tasks.h"
 #include "nibble/error.h"
 
 namespace nibble::kernels {
@@ -266,16 +267,9 @@ void winograd_i16_conv(const ConvF32Shape& shape, const WinogradI16Weights& w, c
   // too when that leaves the pool too few tasks (each split transforms its block's input
   // again: the input transform is a small share of the work).
   const int64_t strip_bytes = kPoints * lanes * 4 * (pairs + cout);
-  int64_t block_strips = std::clamp<int64_t>(kBlockBytes / strip_bytes, 1, strips);
-  int64_t blocks = ceil_div(strips, block_strips);
-  const int64_t wanted = threads > 1 ? 2 * threads : 1;
-  const int64_t splits = std::min(panels, ceil_div(wanted, blocks));
-  if (blocks * splits < wanted) {
-    blocks = std::min(strips, ceil_div(wanted, splits));
-    block_strips = ceil_div(strips, blocks);
-    blocks = ceil_div(strips, block_strips);
-  }
-  const int64_t panels_per_split = ceil_div(panels, splits);
+  const WinogradTasks tasks(strips, strip_bytes, kBlockBytes, panels, threads);
+  const int64_t block_strips = tasks.block_strips, blocks = tasks.blocks, splits = tasks.splits;
+  const int64_t panels_per_split = tasks.panels_per_split;
   const int64_t block_lanes = block_strips * lanes;
   const size_t out_bytes = out.type == QType::U8 || out.type == QType::S8 ? 1 : 4;
 
