@@ -4,8 +4,13 @@
 
 namespace nibble {
 
-InferContext::InferContext(const Graph& graph, const Node& node, int64_t opset)
-    : node(node), opset(opset), graph_(graph), out_types_(node.outputs.size()) {}
+InferContext::InferContext(const Graph& graph, const Node& node, int64_t opset,
+                           size_t max_tensor_bytes)
+    : node(node),
+      opset(opset),
+      max_tensor_bytes(max_tensor_bytes),
+      graph_(graph),
+      out_types_(node.outputs.size()) {}
 
 bool InferContext::has_input(size_t i) const {
   return i < node.inputs.size() && node.inputs[i] != kNoValue;

@@ -7,6 +7,8 @@
 // semantics: the model's opset import for the op's domain).
 #pragma once
 
+#include <cstdint>
+
 #include <functional>
 #include <map>
 #include <memory>
@@ -32,10 +34,13 @@ class ConstantInputRequired : public Error {
 // What infer/prepare see of a node: input types, static shapes and load-time constants.
 class InferContext {
  public:
-  InferContext(const Graph& graph, const Node& node, int64_t opset);
+  InferContext(const Graph& graph, const Node& node, int64_t opset,
+               size_t max_tensor_bytes = SIZE_MAX);
 
   const Node& node;
   const int64_t opset;
+  // The session's allocation limit (SessionOptions::max_tensor_bytes), for what prepare builds.
+  const size_t max_tensor_bytes;
 
   size_t num_inputs() const { return node.inputs.size(); }
   bool has_input(size_t i) const;  // present and not an omitted optional ("")

@@ -181,12 +181,21 @@ ResizeParams resize_params(const InferContext& ctx) {
 // bound makes a huge downscale fail at load instead of allocating coefficients without end.
 constexpr double kMaxAntialiasTaps = 1 << 16;
 
+// Inputs read per output value along an axis at `scale`: 1 (nearest), 2 / 4 (linear / cubic),
+// or the stretched kernel's 2 * ceil(support / scale) when antialiasing a downscale (as
+// interpolation_coeffs builds them). A double: a tiny scale would overflow an integer.
+double taps_per_output(const ResizeParams& p, double scale) {
+  if (p.mode == "nearest") return 1;
+  const double support = p.mode == "linear" ? 1.0 : 2.0;
+  if (!p.antialias || scale >= 1) return 2 * support;
+  return 2 * std::ceil(support / scale);
+}
+
 void check_antialias_taps(const InferContext& ctx, const ResizeParams& p) {
   if (!p.antialias) return;
   for (size_t d = 0; d < p.scales.size(); ++d) {
     if (p.output_shape[d] == 0 || p.scales[d] >= 1) continue;
-    const double support = p.mode == "linear" ? 1.0 : 2.0;
-    const double taps = 2 * std::ceil(support / p.scales[d]);
+    const double taps = taps_per_output(p, p.scales[d]);
     if (!(taps <= kMaxAntialiasTaps)) {
       char text[160];
       std::snprintf(text, sizeof text,
@@ -307,12 +316,17 @@ int64_t nearest_index(const ResizeParams& p, double coord, double scale) {
   return static_cast<int64_t>(base) + (up ? 1 : 0);
 }
 
+// An axis that Resize leaves as it is (no plan, a copy).
+bool identity_axis(const ResizeParams& p, size_t d, int64_t in, int64_t out) {
+  const bool cropped =
+      p.coordinate_mode == "tf_crop_and_resize" && (p.roi_start[d] != 0.0 || p.roi_end[d] != 1.0);
+  return in == out && std::abs(p.scales[d] - 1.0) < 1e-9 && !cropped;
+}
+
 AxisPlan axis_plan(const ResizeParams& p, size_t d, int64_t in, int64_t out) {
   AxisPlan plan;
   const double scale = p.scales[d];
-  const bool cropped =
-      p.coordinate_mode == "tf_crop_and_resize" && (p.roi_start[d] != 0.0 || p.roi_end[d] != 1.0);
-  plan.identity = in == out && std::abs(scale - 1.0) < 1e-9 && !cropped;
+  plan.identity = identity_axis(p, d, in, out);
   if (plan.identity) return plan;
   const bool nearest = p.mode == "nearest";
   for (int64_t o = 0; o < out; ++o) {
@@ -365,7 +379,21 @@ std::shared_ptr<const void> resize_prepare(const InferContext& ctx) {
   state->params = resize_params(ctx);
   const Shape& x = ctx.input_shape(0);
   for (size_t d = 0; d < x.size(); ++d) {
-    state->axes.push_back(axis_plan(state->params, d, x[d], state->params.output_shape[d]));
+    // The axis plan holds an index and a weight per tap and output: with antialiasing, up to
+    // 65536 taps for each output value (check_antialias_taps), which the allocation limit bounds
+    // over the whole axis.
+    const ResizeParams& p = state->params;
+    const int64_t out = p.output_shape[d];
+    const double plan_bytes =
+        double(out) * taps_per_output(p, p.scales[d]) * double(sizeof(int64_t) + sizeof(double));
+    if (!identity_axis(p, d, x[d], out) && plan_bytes > double(ctx.max_tensor_bytes)) {
+      ctx.fail("the interpolation weights of axis " + std::to_string(d) + " (" +
+               std::to_string(x[d]) + " -> " + std::to_string(out) + ") need " +
+               std::to_string(static_cast<uint64_t>(plan_bytes)) +
+               " bytes, over the allocation limit of " + std::to_string(ctx.max_tensor_bytes) +
+               " bytes");
+    }
+    state->axes.push_back(axis_plan(state->params, d, x[d], out));
   }
   return state;
 }

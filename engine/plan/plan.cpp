@@ -349,7 +349,7 @@ std::shared_ptr<const Plan> build_plan(const Graph& graph,
     step.node = k;
     step.def = OpRegistry::instance().find(node.domain, node.op_type);
     step.opset = g.opset(node.domain);
-    InferContext ctx(g, node, step.opset);
+    InferContext ctx(g, node, step.opset, max_tensor_bytes);
     step.def->infer(ctx);
     if (step.def->prepare) step.state = step.def->prepare(ctx);
     if (step.def->kernel_info) step.kernel = step.def->kernel_info(ctx, step.state.get());

@@ -89,6 +89,8 @@ void gather_im2col(const QSource& b, size_t eb, int64_t k0, int64_t kb, int64_t 
       const int64_t lo = std::clamp<int64_t>(o2_lo - run.o2, 0, run.len);
       const int64_t hi = std::clamp<int64_t>(o2_hi - run.o2, lo, run.len);
       fill_pad(o, lo, b);
+      fill_pad(o + size_t(hi) * eb, run.len - hi, b);
+      if (hi == lo) continue;  // no tap inside the row: src would point before it
       const uint8_t* src =
           plane + size_t((i0 * g.in[1] + i1) * g.in[2] + (run.o2 + lo) * s2 + base) * eb;
       if (s2 == 1) {
@@ -100,7 +102,6 @@ void gather_im2col(const QSource& b, size_t eb, int64_t k0, int64_t kb, int64_t 
         float* to = reinterpret_cast<float*>(o);
         for (int64_t j = lo; j < hi; ++j) to[j] = from[(j - lo) * s2];
       }
-      fill_pad(o + size_t(hi) * eb, run.len - hi, b);
     }
   }
 }
