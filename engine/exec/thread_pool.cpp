@@ -11,10 +11,14 @@
 namespace nibble {
 namespace {
 
-// How long an idle thread polls for new work before blocking; covers the gap between two ops.
-// Kept short: on an oversubscribed machine a spinning thread takes the core from the one that
-// holds the work (measured: 200 us made yolov10n slower there; 0, 20 and 50 us were alike).
-constexpr auto kSpinTime = std::chrono::microseconds(20);
+// How long an idle thread polls for new work before blocking; covers the gap between two ops
+// (it yields between bursts, so a thread that holds the work on an oversubscribed core still
+// runs). Measured on the 2-core VM, yolov10n at 2 threads, medians: 20 us let the workers sleep
+// between ops, and a run after the process had idled 0.1 s (the main job's engines taking
+// turns) took 29-32 ms for its first runs instead of 21; 200 us: 20-23 ms from the first run,
+// 20.0 ms back to back (20 us: 21.7), and 37.1 ms with another process busy on one core (20
+// us: 38.2). An older measurement on another machine had 200 us slower when oversubscribed.
+constexpr auto kSpinTime = std::chrono::microseconds(200);
 
 inline void cpu_relax() {
 #if defined(__x86_64__) || defined(__i386__)
